@@ -50,6 +50,11 @@ type Packet struct {
 	// TunnelID is the VXLAN VNI / Geneve VNI / GRE key when present.
 	TunnelID uint32
 
+	// IP is the captured bytes from the (inner, when decapsulated) IP
+	// header to the end of the packet, cut to IPLen: Joy's "idp" (initial
+	// data packet) reports a prefix of it.
+	IP []byte
+
 	// IP header facts.
 	TTL   uint8  // IPv4 TTL or IPv6 hop limit
 	IPID  uint32 // IPv4 identification; IPv6 fragment header id when present

@@ -53,3 +53,9 @@ type Datagram interface {
 type Reporter interface {
 	Report() (key string, value any)
 }
+
+// Object is one parser's contribution to a record: the value of Report.
+type Object struct {
+	Key   string
+	Value any
+}

@@ -1,0 +1,195 @@
+// Package dissect runs the protocol parsers of one flow: it picks them by
+// the flow's first payload (and ports where a protocol has no signature),
+// reassembles TCP for the stream parsers, hands UDP datagrams to the
+// datagram parsers, and collects their objects for the record.
+package dissect
+
+import (
+	"sync/atomic"
+
+	"github.com/flowjoy/flowjoy/userspace/decode"
+	"github.com/flowjoy/flowjoy/userspace/flowkey"
+	"github.com/flowjoy/flowjoy/userspace/proto"
+	"github.com/flowjoy/flowjoy/userspace/reassembly"
+)
+
+// Directions, relative to the flow's initiator.
+const (
+	Out = proto.Out
+	In  = proto.In
+)
+
+// Config selects the parsers and bounds their input.
+type Config struct {
+	// PayloadBytes is the reassembly budget per TCP direction; 0 means
+	// reassembly.DefaultBudget.
+	PayloadBytes int
+	// Redact hides credential headers in HTTP.
+	Redact bool
+	// Limiter bounds the reassembly memory of all flows together; nil
+	// means a default limiter shared by the process.
+	Limiter *reassembly.Limiter
+	enabled map[string]bool
+}
+
+// Enable turns on the parser of that name (tls, quic, dns, http, ssh,
+// dhcp).
+func (c *Config) Enable(name string) {
+	if c.enabled == nil {
+		c.enabled = make(map[string]bool)
+	}
+	c.enabled[name] = true
+}
+
+func (c *Config) on(name string) bool { return c.enabled[name] }
+
+// Any reports whether any parser is enabled.
+func (c *Config) Any() bool { return len(c.enabled) > 0 }
+
+// Stats are process-wide counters of the dissection stage.
+type Stats struct {
+	Streams   uint64 `json:"tcp_streams_parsed"`
+	Datagrams uint64 `json:"udp_flows_parsed"`
+}
+
+var stats struct{ streams, datagrams atomic.Uint64 }
+
+// StatsSnapshot returns the counters.
+func StatsSnapshot() Stats {
+	return Stats{Streams: stats.streams.Load(), Datagrams: stats.datagrams.Load()}
+}
+
+// Flow is the dissection state of one flow; its zero value is a flow
+// whose protocol is not decided yet.
+type Flow struct {
+	decided  bool
+	stream   proto.Stream
+	datagram proto.Datagram
+	// extra reporters that ride along (QUIC's TLS object).
+	extra    []proto.Reporter
+	reasm    [2]reassembly.Direction
+	deliver  [2]deliverer
+	isn      [2]uint32 // SYN sequence numbers seen before a parser existed
+	synSeen  [2]bool
+	reported bool
+}
+
+// Packet feeds one packet of the flow.
+func (f *Flow) Packet(cfg *Config, dir proto.Dir, ts int64, p *decode.Packet) {
+	if !cfg.Any() || !p.TransportOK {
+		return
+	}
+	switch p.Key.Proto {
+	case flowkey.ProtoTCP:
+		f.tcp(cfg, dir, ts, p)
+	case flowkey.ProtoUDP:
+		f.udp(cfg, dir, ts, p)
+	}
+}
+
+func (f *Flow) tcp(cfg *Config, dir proto.Dir, ts int64, p *decode.Packet) {
+	if !f.decided {
+		if p.TCPFlags&decode.TCPSyn != 0 {
+			f.isn[dir], f.synSeen[dir] = p.Seq, true
+		}
+		if p.PayloadLen == 0 {
+			return
+		}
+		f.decided = true
+		f.stream = chooseStream(cfg, dir, p)
+		if f.stream == nil {
+			return
+		}
+		stats.streams.Add(1)
+		limiter := cfg.Limiter
+		if limiter == nil {
+			limiter = defaultLimiter
+		}
+		budget := cfg.PayloadBytes
+		if budget <= 0 {
+			budget = reassembly.DefaultBudget
+		}
+		for d := range f.reasm {
+			f.deliver[d] = deliverer{stream: f.stream, dir: proto.Dir(d)}
+			f.reasm[d].Init(budget, limiter)
+			if f.synSeen[d] {
+				f.reasm[d].Segment(f.isn[d], decode.TCPSyn, nil, 0, ts, &f.deliver[d])
+			}
+		}
+	}
+	if f.stream == nil {
+		return
+	}
+	f.reasm[dir].Segment(p.Seq, p.TCPFlags, p.Payload, p.PayloadLen, ts, &f.deliver[dir])
+	if f.stream.Done() {
+		f.reasm[0].Stop()
+		f.reasm[1].Stop()
+	}
+}
+
+func (f *Flow) udp(cfg *Config, dir proto.Dir, ts int64, p *decode.Packet) {
+	if !f.decided {
+		if p.PayloadLen == 0 {
+			return
+		}
+		f.decided = true
+		f.datagram, f.extra = chooseDatagram(cfg, dir, p)
+		if f.datagram != nil {
+			stats.datagrams.Add(1)
+		}
+	}
+	if f.datagram == nil || f.datagram.Done() {
+		return
+	}
+	f.datagram.Datagram(dir, p.Payload, uint32(len(p.Payload)) < p.PayloadLen, ts)
+}
+
+// Close ends the flow's input: reassembly flushes what it holds and tells
+// the parser about missing bytes.
+func (f *Flow) Close() {
+	if f.stream != nil {
+		f.reasm[0].Close(&f.deliver[0])
+		f.reasm[1].Close(&f.deliver[1])
+	}
+}
+
+// Report appends the parsers' objects to dst. Each parser is reported
+// once: in the first record written after it is done, or in the flow's
+// last record (final), so records split by the active timeout do not
+// repeat it.
+func (f *Flow) Report(dst []proto.Object, final bool) []proto.Object {
+	if f.reported {
+		return dst
+	}
+	var main proto.Reporter
+	done := false
+	switch {
+	case f.stream != nil:
+		main, done = f.stream, f.stream.Done()
+	case f.datagram != nil:
+		main, done = f.datagram, f.datagram.Done()
+	default:
+		return dst
+	}
+	if !final && !done {
+		return dst
+	}
+	f.reported = true
+	for _, r := range append([]proto.Reporter{main}, f.extra...) {
+		if k, v := r.Report(); v != nil {
+			dst = append(dst, proto.Object{Key: k, Value: v})
+		}
+	}
+	return dst
+}
+
+// deliverer adapts a stream parser to one reassembly direction.
+type deliverer struct {
+	stream proto.Stream
+	dir    proto.Dir
+}
+
+func (d *deliverer) Data(b []byte, ts int64) { d.stream.Data(d.dir, b, ts) }
+func (d *deliverer) Gap()                    { d.stream.Gap(d.dir) }
+
+var defaultLimiter = reassembly.NewLimiter(reassembly.DefaultGlobalLimit)

@@ -1,0 +1,189 @@
+// Package pipeline joins the stages after an engine: it decodes each
+// packet event, keys it into the flow table, runs the feature extractors
+// and protocol parsers of its flow, and writes each finished record to the
+// sink. Every engine (files, libpcap, eBPF) feeds the same Pipeline, which
+// is why their records are the same.
+package pipeline
+
+import (
+	"errors"
+
+	"github.com/flowjoy/flowjoy/userspace/decode"
+	"github.com/flowjoy/flowjoy/userspace/dissect"
+	"github.com/flowjoy/flowjoy/userspace/event"
+	"github.com/flowjoy/flowjoy/userspace/features"
+	"github.com/flowjoy/flowjoy/userspace/flow"
+	"github.com/flowjoy/flowjoy/userspace/flowkey"
+	"github.com/flowjoy/flowjoy/userspace/record"
+	"github.com/flowjoy/flowjoy/userspace/sink"
+)
+
+// Config is everything the stages after the engine need.
+type Config struct {
+	Flow     flow.Config
+	Features features.Config
+	Dissect  dissect.Config
+	// NoDecap keys tunnelled packets by their outer headers.
+	NoDecap bool
+	// InterfaceName names an interface index in records (live engines);
+	// nil for files.
+	InterfaceName func(ifindex uint32) string
+}
+
+// Stats count what the pipeline saw.
+type Stats struct {
+	Packets   uint64 // packet events received
+	NotIP     uint64 // frames without an IP packet (ARP, LLDP, …)
+	Malformed uint64 // frames the decoder rejected
+	Truncated uint64 // frames cut before the IP header ended
+	Unknown   uint64 // frames of a link type we do not decode
+	Flow      flow.Stats
+	Dissect   dissect.Stats
+}
+
+// state is what the pipeline keeps per flow.
+type state struct {
+	features features.Flow
+	dissect  dissect.Flow
+}
+
+// Pipeline is not safe for concurrent use; an engine calls it from one
+// goroutine.
+type Pipeline struct {
+	cfg     Config
+	decoder decode.Decoder
+	pkt     decode.Packet
+	table   *flow.Table[state]
+	enc     *record.Encoder
+	line    []byte
+	rec     record.Record
+	out     sink.Sink
+	err     error // first sink error; the pipeline stops writing after it
+	stats   Stats
+}
+
+// New returns a pipeline writing records to out.
+func New(cfg Config, out sink.Sink) *Pipeline {
+	p := &Pipeline{cfg: cfg, out: out, enc: record.NewEncoder()}
+	p.decoder.NoDecap = cfg.NoDecap
+	p.table = flow.NewTable[state](cfg.Flow, (*handler)(p))
+	return p
+}
+
+// Packet processes one packet event.
+func (p *Pipeline) Packet(ev *event.Packet) {
+	p.stats.Packets++
+	if err := p.decoder.Decode(ev.LinkType, ev.Data, &p.pkt); err != nil {
+		switch {
+		case errors.Is(err, decode.ErrNotIP):
+			p.stats.NotIP++
+		case errors.Is(err, decode.ErrUnsupportedLink):
+			p.stats.Unknown++
+		case errors.Is(err, decode.ErrTruncated):
+			p.stats.Truncated++
+		default:
+			p.stats.Malformed++
+		}
+		return
+	}
+	p.pkt.Key.IfIndex = ev.IfIndex
+	p.table.Packet(ev, &p.pkt)
+}
+
+// Counts adds packets the engine counted without delivering them.
+func (p *Pipeline) Counts(c *event.Counts) { p.table.Count(c) }
+
+// Tick advances the flow clock to now (ns) so that idle flows end while
+// no packet arrives (live engines call it periodically).
+func (p *Pipeline) Tick(now int64) { p.table.Advance(now) }
+
+// Finish ends every flow (end of input, or shutdown) and flushes the sink.
+// It returns the first error writing records, if any.
+func (p *Pipeline) Finish() error {
+	p.table.Flush(flow.ExpireEnd)
+	if err := p.out.Flush(); err != nil && p.err == nil {
+		p.err = err
+	}
+	return p.err
+}
+
+// Flush makes the records written so far visible.
+func (p *Pipeline) Flush() error {
+	if err := p.out.Flush(); err != nil && p.err == nil {
+		p.err = err
+	}
+	return p.err
+}
+
+// Stats returns the running totals.
+func (p *Pipeline) Stats() Stats {
+	s := p.stats
+	s.Flow = p.table.Stats()
+	s.Dissect = dissect.StatsSnapshot()
+	return s
+}
+
+// handler is the Pipeline seen as the flow table's Handler.
+type handler Pipeline
+
+func (h *handler) Begin(f *flow.Flow[state]) {}
+
+func (h *handler) Packet(f *flow.Flow[state], from flow.Side, ev *event.Packet, d *decode.Packet) {
+	st := &f.State
+	st.features.Add(&h.cfg.Features, uint8(from), ev.Timestamp, d)
+	if from == f.Initiator && d.Key.Proto == flowkey.ProtoTCP && d.TransportOK {
+		st.features.NoteFirstSeq(d.Seq)
+	}
+	dir := dissect.Out
+	if from != f.Initiator {
+		dir = dissect.In
+	}
+	st.dissect.Packet(&h.cfg.Dissect, dir, ev.Timestamp, d)
+}
+
+func (h *handler) End(f *flow.Flow[state], why flow.ExpireType, final bool) {
+	p := (*Pipeline)(h)
+	st := &f.State
+	r := &p.rec
+	*r = record.Record{
+		Key:       f.Key,
+		Out:       f.Initiator,
+		ID:        f.ID,
+		Start:     f.Start,
+		End:       f.End,
+		Dir:       f.Dir,
+		TCPFlags:  f.TCPFlags,
+		Lost:      f.Lost,
+		Expire:    why,
+		Features:  &st.features,
+		Protocols: r.Protocols[:0],
+	}
+	r.Community = communityID(f)
+	if p.cfg.InterfaceName != nil {
+		r.Interface = p.cfg.InterfaceName(f.Key.IfIndex)
+	}
+	if final {
+		st.dissect.Close()
+	}
+	r.Protocols = st.dissect.Report(r.Protocols, final)
+	if p.err == nil {
+		var err error
+		p.line, err = p.enc.Append(p.line[:0], r)
+		if err == nil {
+			err = p.out.Write(p.line)
+		}
+		p.err = err
+	}
+	if !final {
+		st.features.Reset()
+	}
+}
+
+func communityID(f *flow.Flow[state]) string {
+	k := f.Key
+	if f.Initiator == 1 {
+		k = k.Reverse()
+	}
+	icmp := &f.State.features.ICMP
+	return flowkey.CommunityID(k, icmp.Type, icmp.Code, 0)
+}
