@@ -70,7 +70,11 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	if len(c.interfaces) > 0 || c.cleanup {
-		return runLive(&c, stderr)
+		if err := runLive(&c, stderr); err != nil {
+			fmt.Fprintf(stderr, "flowjoy: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	if err := runFiles(&c, stderr); err != nil {
 		fmt.Fprintf(stderr, "flowjoy: %v\n", err)
@@ -193,11 +197,6 @@ loop:
 	st.finish(p.Stats(), time.Since(start), interrupted)
 	st.print(stderr, c.statsJSON)
 	return werr
-}
-
-func runLive(c *config, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "flowjoy: live capture is not built yet; read a capture with -r FILE")
-	return 1
 }
 
 func printUsage(w io.Writer, fs *pflag.FlagSet) {

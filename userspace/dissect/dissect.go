@@ -22,7 +22,7 @@ const (
 // Config selects the parsers and bounds their input.
 type Config struct {
 	// PayloadBytes is the reassembly budget per TCP direction; 0 means
-	// reassembly.DefaultBudget.
+	// reassembly.DefaultBudget (enough for a TLS certificate chain).
 	PayloadBytes int
 	// Redact hides credential headers in HTTP.
 	Redact bool
@@ -105,13 +105,10 @@ func (f *Flow) tcp(cfg *Config, dir proto.Dir, ts int64, p *decode.Packet) {
 		if limiter == nil {
 			limiter = defaultLimiter
 		}
-		budget := cfg.PayloadBytes
-		if budget <= 0 {
-			budget = reassembly.DefaultBudget
-		}
 		for d := range f.reasm {
 			f.deliver[d] = deliverer{stream: f.stream, dir: proto.Dir(d)}
-			f.reasm[d].Init(budget, limiter)
+			f.reasm[d].Budget = uint32(min(cfg.PayloadBytes, reassembly.MaxBudget))
+			f.reasm[d].Limiter = limiter
 			if f.synSeen[d] {
 				f.reasm[d].Segment(f.isn[d], decode.TCPSyn, nil, 0, ts, &f.deliver[d])
 			}
@@ -192,4 +189,6 @@ type deliverer struct {
 func (d *deliverer) Data(b []byte, ts int64) { d.stream.Data(d.dir, b, ts) }
 func (d *deliverer) Gap()                    { d.stream.Gap(d.dir) }
 
-var defaultLimiter = reassembly.NewLimiter(reassembly.DefaultGlobalLimit)
+// defaultLimiter bounds the out-of-order bytes of every flow of the
+// process when the Config names no Limiter.
+var defaultLimiter = reassembly.NewLimiter(0)

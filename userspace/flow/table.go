@@ -179,7 +179,7 @@ func (t *Table[S]) Count(c *event.Counts) {
 		t.splitIfActiveExpired(f, c.First)
 	}
 	side := Side(from)
-	if f.Empty() || c.First < f.Start {
+	if f.Empty() {
 		t.touch(f, c.First)
 	}
 	t.touch(f, c.Last)
@@ -209,9 +209,9 @@ func (t *Table[S]) touch(f *Flow[S], ts int64) {
 		f.Start, f.End, f.hasPackets = ts, ts, true
 		t.starts.pushBack(f)
 	} else if ts > f.End {
+		// A capture's timestamps can go backwards; time_start stays the
+		// first packet's time and time_end the latest seen.
 		f.End = ts
-	} else if ts < f.Start {
-		f.Start = ts // out-of-order timestamps in a capture
 	}
 	f.inList.moveToBack(f)
 }

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/flowjoy/flowjoy/userspace/capture/pcaplive"
+	"github.com/flowjoy/flowjoy/userspace/event"
+	"github.com/flowjoy/flowjoy/userspace/pipeline"
+	"github.com/flowjoy/flowjoy/userspace/sink"
+)
+
+// liveEngine is what runLive needs of a capture engine.
+type liveEngine interface {
+	// Run delivers events to h until ctx is done; it takes lock around
+	// every call into h.
+	Run(ctx context.Context, h eventHandler, lock *sync.Mutex) error
+	InterfaceName(ifindex uint32) string
+	// Stats returns the engine's counters for the summary.
+	Stats() map[string]uint64
+	Close()
+}
+
+func runLive(c *config, stderr io.Writer) error {
+	if c.cleanup {
+		return cleanupLeftovers(stderr)
+	}
+	eng, err := openLiveEngine(c, stderr)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+
+	out, err := sink.Open(c.write)
+	if err != nil {
+		return err
+	}
+	pc := c.pipelineConfig()
+	pc.InterfaceName = eng.InterfaceName
+	p := pipeline.New(pc, out)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if c.duration > 0 {
+		ctx, cancel = context.WithTimeout(ctx, c.duration)
+		defer cancel()
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+
+	var lock sync.Mutex
+	start := time.Now()
+	summary := func() *liveStats {
+		lock.Lock()
+		defer lock.Unlock()
+		return newLiveStats(p.Stats(), eng.Stats(), time.Since(start))
+	}
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case s := <-sigs:
+				if s == syscall.SIGUSR1 {
+					summary().print(stderr, c.statsJSON)
+					continue
+				}
+				cancel()
+				return
+			case now := <-tick.C:
+				// Quiet flows end on time even when no packet comes,
+				// and what was written becomes visible.
+				lock.Lock()
+				p.Tick(now.UnixNano())
+				p.Flush()
+				lock.Unlock()
+			}
+		}
+	}()
+
+	runErr := eng.Run(ctx, &countingPipeline{Pipeline: p, limit: c.count, stop: cancel}, &lock)
+	lock.Lock()
+	werr := p.Finish()
+	lock.Unlock()
+	if cerr := out.Close(); werr == nil {
+		werr = cerr
+	}
+	summary().print(stderr, c.statsJSON)
+	if runErr != nil {
+		return runErr
+	}
+	return werr
+}
+
+// eventHandler takes an engine's events.
+type eventHandler interface {
+	Packet(*event.Packet)
+	Counts(*event.Counts)
+}
+
+// countingPipeline is the pipeline that stops the capture after --count
+// packets.
+type countingPipeline struct {
+	*pipeline.Pipeline
+	limit uint64
+	seen  uint64
+	stop  func()
+}
+
+func (cp *countingPipeline) Packet(ev *event.Packet) {
+	if cp.limit > 0 && cp.seen >= cp.limit {
+		cp.stop()
+		return
+	}
+	cp.seen++
+	cp.Pipeline.Packet(ev)
+}
+
+// openLiveEngine picks the engine: eBPF when it can load, else libpcap
+// (with a one-line reason under --engine auto).
+func openLiveEngine(c *config, stderr io.Writer) (liveEngine, error) {
+	if c.engine != "pcap" {
+		eng, err := openEBPF(c)
+		if err == nil {
+			return eng, nil
+		}
+		if c.engine == "ebpf" {
+			return nil, err
+		}
+		fmt.Fprintf(stderr, "flowjoy: eBPF engine unavailable (%v); using libpcap\n", err)
+	}
+	e, err := pcaplive.Open(pcaplive.Config{Interfaces: c.interfaces, Filter: c.filter, Promiscuous: true})
+	if err != nil {
+		return nil, err
+	}
+	return &pcapEngine{e}, nil
+}
+
+type pcapEngine struct{ *pcaplive.Engine }
+
+func (e *pcapEngine) Run(ctx context.Context, h eventHandler, lock *sync.Mutex) error {
+	return e.Engine.Run(ctx, h, lock)
+}
+
+func (e *pcapEngine) Stats() map[string]uint64 {
+	s := e.Engine.Stats()
+	return map[string]uint64{"pcap_received": s.Received, "pcap_dropped_kernel": s.DroppedKernel, "pcap_dropped_interface": s.DroppedInterface}
+}

@@ -1,0 +1,99 @@
+package tests
+
+import (
+	"errors"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/flowjoy/flowjoy/userspace/capture/pcapfile"
+	"github.com/flowjoy/flowjoy/userspace/event"
+	"github.com/flowjoy/flowjoy/userspace/features"
+	"github.com/flowjoy/flowjoy/userspace/flow"
+	"github.com/flowjoy/flowjoy/userspace/pipeline"
+)
+
+// The benchmarks run over the capture named by FLOWJOY_BENCH_CAPTURE
+// (scripts/bench.sh makes a deterministic one); each reports packets/s,
+// MB/s and allocations per packet, so the script can print ratios to the
+// read-only pass of the same run.
+
+func benchCapture(b *testing.B) string {
+	p := os.Getenv("FLOWJOY_BENCH_CAPTURE")
+	if p == "" {
+		b.Skip("set FLOWJOY_BENCH_CAPTURE to a capture (make bench does)")
+	}
+	return p
+}
+
+// discard is a sink that drops records.
+type discard struct{}
+
+func (discard) Write([]byte) error { return nil }
+func (discard) Flush() error       { return nil }
+func (discard) Close() error       { return nil }
+
+func benchFile(b *testing.B, process func(*event.Packet), finish func()) {
+	path := benchCapture(b)
+	st, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var packets uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f, err := pcapfile.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var ev event.Packet
+		for {
+			if err := f.Next(&ev); err != nil {
+				if !errors.Is(err, io.EOF) {
+					b.Fatal(err)
+				}
+				break
+			}
+			packets++
+			if process != nil {
+				process(&ev)
+			}
+		}
+		if finish != nil {
+			finish()
+		}
+		f.Close()
+	}
+	sec := b.Elapsed().Seconds()
+	b.ReportMetric(float64(packets)/sec, "pkts/s")
+	b.ReportMetric(float64(st.Size())*float64(b.N)/sec/1e6, "MB/s")
+	b.ReportMetric(0, "ns/op")
+}
+
+func BenchmarkReadOnly(b *testing.B) { benchFile(b, nil, nil) }
+
+func benchPipeline(b *testing.B, all bool) {
+	cfg := pipeline.Config{
+		Flow:     flow.DefaultConfig(),
+		Features: features.Config{NumPkts: features.DefaultNumPkts, DistBytes: -1, ByteDist: all},
+	}
+	if all {
+		for _, p := range []string{"tls", "quic", "dns", "http", "ssh", "dhcp"} {
+			cfg.Dissect.Enable(p)
+		}
+	}
+	var p *pipeline.Pipeline
+	benchFile(b, func(ev *event.Packet) {
+		if p == nil {
+			p = pipeline.New(cfg, discard{})
+		}
+		p.Packet(ev)
+	}, func() {
+		p.Finish()
+		p = nil
+	})
+}
+
+func BenchmarkBasic(b *testing.B) { benchPipeline(b, false) }
+func BenchmarkAll(b *testing.B)   { benchPipeline(b, true) }
