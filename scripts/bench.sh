@@ -16,11 +16,11 @@ echo "$out" | grep -E '^Benchmark'
 echo "$out" | awk '
   /^Benchmark/ {
     name=$1; sub(/-[0-9]+$/, "", name); sub(/^Benchmark/, "", name)
-    for (i = 2; i < NF; i++) { if ($(i+1) == "pkts/s") pps[name]=$i; if ($(i+1) == "allocs/op") allocs[name]=$i }
+    for (i = 2; i < NF; i++) { if ($(i+1) == "pkts/s") pps[name]=$i; if ($(i+1) == "allocs/pkt") apk[name]=$i }
     n[name]=1
   }
   END {
     if (!("ReadOnly" in pps)) exit 1
     for (s in n) if (s != "ReadOnly")
-      printf "%-8s %12.0f pkts/s  %5.2fx the read-only pass\n", s, pps[s], pps[s]/pps["ReadOnly"]
+      printf "%-8s %12.0f pkts/s  %5.2fx the read-only pass  %.3f allocs/packet\n", s, pps[s], pps[s]/pps["ReadOnly"], apk[s]
   }'

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/flowjoy/flowjoy/userspace/capture/pcapfile"
@@ -40,6 +41,8 @@ func benchFile(b *testing.B, process func(*event.Packet), finish func()) {
 		b.Fatal(err)
 	}
 	var packets uint64
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -65,6 +68,8 @@ func benchFile(b *testing.B, process func(*event.Packet), finish func()) {
 		}
 		f.Close()
 	}
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(packets), "allocs/pkt")
 	sec := b.Elapsed().Seconds()
 	b.ReportMetric(float64(packets)/sec, "pkts/s")
 	b.ReportMetric(float64(st.Size())*float64(b.N)/sec/1e6, "MB/s")

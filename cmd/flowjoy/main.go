@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -143,15 +144,33 @@ func runFiles(c *config, stderr io.Writer) error {
 	}
 
 	st := newRunStats(files)
+	var interrupted atomic.Bool
 	timeline := pcapfile.NewTimeline(files, func(f *pcapfile.File, err error) {
+		if interrupted.Load() {
+			return // the input was closed by the interrupt, not cut short
+		}
 		st.noteCorrupt(f, err)
 		fmt.Fprintf(stderr, "flowjoy: warning: %v; flows seen so far are kept\n", err)
 	})
 	p := pipeline.New(c.pipelineConfig(), out)
 
+	// SIGINT/SIGTERM end the input: closing the files also wakes a read
+	// blocked on a pipe (-r -), and the flows seen so far are written.
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(stop)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-stop:
+			interrupted.Store(true)
+			for _, f := range files {
+				f.Close()
+			}
+		case <-done:
+		}
+	}()
 
 	var bar *progressBar
 	if c.progress && isTerminal(os.Stderr) {
@@ -160,20 +179,7 @@ func runFiles(c *config, stderr io.Writer) error {
 
 	var ev event.Packet
 	start := time.Now()
-	interrupted := false
-loop:
-	for n := 0; ; n++ {
-		if n&0xfff == 0 {
-			select {
-			case <-stop:
-				interrupted = true
-				break loop
-			default:
-			}
-		}
-		if err := timeline.Next(&ev); err != nil {
-			break
-		}
+	for timeline.Next(&ev) == nil {
 		if filter != nil {
 			ok, err := filter.match(&ev)
 			if err != nil {
@@ -194,7 +200,7 @@ loop:
 	if cerr := out.Close(); werr == nil {
 		werr = cerr
 	}
-	st.finish(p.Stats(), time.Since(start), interrupted)
+	st.finish(p.Stats(), time.Since(start), interrupted.Load())
 	st.print(stderr, c.statsJSON)
 	return werr
 }

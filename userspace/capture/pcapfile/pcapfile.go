@@ -53,8 +53,16 @@ func Open(name string) (*File, error) {
 	f := &File{Name: name}
 	var src io.Reader
 	if name == "-" {
+		// Standard input is read through a pipe so that Close can end a
+		// read that waits on a silent producer (on SIGINT); a blocked
+		// read of fd 0 itself cannot be interrupted.
 		f.Name = "<stdin>"
-		src = os.Stdin
+		pr, pw := io.Pipe()
+		go func() {
+			_, err := io.Copy(pw, os.Stdin)
+			pw.CloseWithError(err)
+		}()
+		src, f.closer = pr, pr
 	} else {
 		fh, err := os.Open(name)
 		if err != nil {
