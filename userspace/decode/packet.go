@@ -47,7 +47,8 @@ type Packet struct {
 	// TunnelKey the outer tuple it was carried in (Proto = outer protocol).
 	Tunnel    Tunnel
 	TunnelKey flowkey.Key
-	// TunnelID is the VXLAN VNI / Geneve VNI / GRE key when present.
+	// TunnelID is the VXLAN (and VXLAN-GPE) VNI / Geneve VNI / GRE key /
+	// PPTP call id / ERSPAN session id when present.
 	TunnelID uint32
 
 	// IP is the captured bytes from the (inner, when decapsulated) IP
@@ -78,14 +79,22 @@ type Packet struct {
 	ICMPType, ICMPCode uint8
 	ICMPID             uint16 // echo identifier, 0 for other types
 
-	// TransportOK says the transport header was fully captured and parsed.
-	// When false (truncated capture, non-first fragment, unknown protocol)
-	// the packet still counts for its flow by addresses and protocol.
+	// TransportOK says the fixed transport header (TCP 20 bytes, UDP and
+	// UDP-Lite 8, SCTP 12, DCCP 12/16, ICMP 8) was captured and its length
+	// fields are possible; TCP options may still be cut short. When false
+	// (truncated capture, non-first fragment, protocol without a header we
+	// read, impossible header length) the packet still counts for its flow
+	// by addresses and protocol, and by ports when their 4 bytes were
+	// captured.
 	TransportOK bool
 	// PayloadLen is the transport payload length on the wire, from the
 	// length fields (IP length minus headers; for UDP the UDP length - 8).
 	// For a fragment other than the first it is 0: a datagram's payload is
-	// counted once, with its first fragment.
+	// counted once, with its first fragment (for UDP the UDP length covers
+	// the whole datagram; for TCP only the first fragment's part is
+	// known). For protocols without a header we read it is the IP
+	// payload length. 0 when TransportOK is false for a protocol with a
+	// header (its length is unknown).
 	PayloadLen uint32
 	// Payload is the captured part of the transport payload (at most
 	// PayloadLen bytes; fewer when the capture was cut short).

@@ -330,3 +330,14 @@ func flowID(k *flowkey.Key, ts int64) uint64 {
 	}
 	return h
 }
+
+// Evict ends the flow of key (either direction) early with expire_type
+// "o": an engine whose own table is full (the kernel's flow map) dropped
+// it, so its counts from here on would start a new flow.
+func (t *Table[S]) Evict(key flowkey.Key) {
+	ck, _ := key.Canonical()
+	if f := t.flows[ck]; f != nil {
+		t.stats.Evicted++
+		t.end(f, ExpireEvicted)
+	}
+}

@@ -236,3 +236,18 @@ func BenchmarkTablePacket(b *testing.B) {
 		tab.Packet(ev, pkts[i&1023])
 	}
 }
+
+func TestEvictByKey(t *testing.T) {
+	r := &recorder{}
+	tab := NewTable[int](Config{}, r)
+	tab.Packet(at(1), pkt(client, server, 1, 2, syn, 0))
+	p := pkt(server, client, 2, 1, synack, 0)
+	tab.Evict(p.Key) // the reverse direction's key names the same flow
+	if len(r.ended) != 1 || r.ended[0].why != ExpireEvicted || tab.Stats().Evicted != 1 {
+		t.Fatalf("%+v", r.ended)
+	}
+	tab.Evict(p.Key) // unknown now: nothing happens
+	if len(r.ended) != 1 {
+		t.Fatalf("evicted twice")
+	}
+}

@@ -187,3 +187,6 @@ func communityID(f *flow.Flow[state]) string {
 	icmp := &f.State.features.ICMP
 	return flowkey.CommunityID(k, icmp.Type, icmp.Code, 0)
 }
+
+// Evicted ends a flow the engine had to drop early (expire_type "o").
+func (p *Pipeline) Evicted(key flowkey.Key) { p.table.Evict(key) }

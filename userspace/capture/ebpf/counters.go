@@ -94,6 +94,9 @@ func (e *Engine) sweep(h Handler) error {
 			eh.Evicted(k)
 		}
 	}
+	if th, ok := h.(TickHandler); ok {
+		th.Tick(e.clock.wall(monotonicNow()))
+	}
 	return nil
 }
 

@@ -156,17 +156,22 @@ type Engine struct {
 	clock  clock
 
 	running atomic.Bool
-	closed  atomic.Bool
+	closing atomic.Bool // Close has begun
+	closed  atomic.Bool // the kernel objects are gone (Stats uses final)
 
 	// Run's state; Expire shares it and must run on Run's goroutine.
-	seen    map[bpf.FlowjoyFjKey]flowSeen
-	lastRun uint64 // monotonic ns of the previous sweep
+	seen map[bpf.FlowjoyFjKey]flowSeen
 	sweepBuf
 	pkt     sampleScratch
 	counted userCounters
 
 	budgetMu sync.Mutex
 	gen      uint32
+
+	// statsMu keeps Close from freeing the stats map under a Stats call;
+	// final holds the kernel's totals from the moment of Close.
+	statsMu sync.Mutex
+	final   bpf.FlowjoyFjStats
 }
 
 // Open probes the kernel, loads the programs with cfg's settings and
@@ -200,7 +205,6 @@ func Open(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.clock.calibrate()
-	e.lastRun = monotonicNow()
 	return e, nil
 }
 
@@ -249,10 +253,14 @@ func (e *Engine) Interfaces() []loader.Interface { return e.attach.Interfaces() 
 // first (cancel its context) to get the last counters; Close also makes
 // a running Run return.
 func (e *Engine) Close() error {
-	if e.closed.Swap(true) {
+	if e.closing.Swap(true) {
 		return nil
 	}
 	err := e.attach.Close()
+	e.statsMu.Lock()
+	e.final = e.readKernelStats()
+	e.closed.Store(true)
+	e.statsMu.Unlock()
 	e.reader.Close()
 	e.objs.close()
 	return err

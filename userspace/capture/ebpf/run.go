@@ -28,6 +28,14 @@ type EvictHandler interface {
 	Evicted(key flowkey.Key)
 }
 
+// TickHandler is implemented by handlers that keep a clock (the flow
+// table's idle and active timeouts): after each sweep the engine calls
+// Tick with the wall-clock time in ns, so that flows end on time while no
+// packet arrives.
+type TickHandler interface {
+	Tick(now int64)
+}
+
 // Run delivers samples and counter deltas to h until ctx is done. Then it
 // detaches the programs, delivers what is left (every sample in the ring,
 // every counter not yet reported) and returns nil. The caller then ends

@@ -51,12 +51,19 @@ func (e *Engine) Stats() Stats {
 	}
 }
 
-// kernelStats sums the per-CPU counters. After Close it returns zeros.
+// kernelStats sums the per-CPU counters; after Close, it returns their
+// values at Close.
 func (e *Engine) kernelStats() bpf.FlowjoyFjStats {
-	var sum bpf.FlowjoyFjStats
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
 	if e.closed.Load() {
-		return sum
+		return e.final
 	}
+	return e.readKernelStats()
+}
+
+func (e *Engine) readKernelStats() bpf.FlowjoyFjStats {
+	var sum bpf.FlowjoyFjStats
 	var perCPU []bpf.FlowjoyFjStats
 	if err := e.objs.Stats.Lookup(uint32(0), &perCPU); err != nil {
 		return sum

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTranslateJoyArgs(t *testing.T) {
+	tests := []struct {
+		in      []string
+		want    string
+		filter  string
+		wantErr string
+	}{
+		{in: []string{"-r", "x.pcap", "bidir=1", "num_pkts=20", "zeros=1", "dist=0", "tls=0"},
+			want: "-r x.pcap --num-pkts=20 --zeros --no-byte-dist --no-tls"},
+		{in: []string{"output=out.json", "bpf=tcp port 80", "-r", "a.pcap"}, want: "--write=out.json -r a.pcap", filter: "tcp port 80"},
+		{in: []string{"-r", "x.pcap", "tcp", "port", "80"}, want: "-r x.pcap tcp port 80"},
+		{in: []string{"-r", "x.pcap", "--", "src=1"}, want: "-r x.pcap -- src=1"},
+		{in: []string{"bidir=0"}, wantErr: "always"},
+		{in: []string{"zeros=2"}, wantErr: "0 or 1"},
+		{in: []string{"classify=1"}, wantErr: "no flowjoy equivalent"},
+	}
+	for _, tt := range tests {
+		got, filter, err := translateJoyArgs(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%v: err %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || strings.Join(got, " ") != tt.want || filter != tt.filter {
+			t.Errorf("%v: got %q filter %q err %v; want %q filter %q", tt.in, strings.Join(got, " "), filter, err, tt.want, tt.filter)
+		}
+	}
+}
+
+func TestFlags(t *testing.T) {
+	var c config
+	fs := newFlagSet(&c)
+	err := fs.Parse([]string{"-r", "a", "-r", "b", "--idle-timeout", "2.5", "--active-timeout", "1m", "--no-redact", "--no-dns", "--dist-bytes", "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.reads) != 2 || c.idleTimeout.d != 2500*time.Millisecond || c.activeTimeout.d != time.Minute ||
+		c.redact || *c.protocols["dns"] || !*c.protocols["tls"] || c.distBytes.n != -1 {
+		t.Errorf("parsed %+v", c)
+	}
+	for _, bad := range [][]string{{"--idle-timeout", "-1"}, {"--idle-timeout", "soon"}, {"--dist-bytes", "-5"}} {
+		var c config
+		if err := newFlagSet(&c).Parse(bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	for _, name := range []string{"byte-dist", "decap", "redact", "tls", "quic", "dns", "http", "ssh", "dhcp", "progress"} {
+		if fs.Lookup("no-"+name) == nil {
+			t.Errorf("--%s has no --no-%s", name, name)
+		}
+	}
+}
