@@ -94,7 +94,9 @@ case "$cmd" in
     out=${3:?capture needs an output file}
     trap down EXIT
     up
-    ip netns exec "$C" tcpdump -i "$VC" -s 0 -U -w "$out" 2>/dev/null &
+    # --immediate-mode: without it packets still in the kernel's ring when
+    # tcpdump stops are counted but never written.
+    ip netns exec "$C" tcpdump -i "$VC" -s 0 -U --immediate-mode -w "$out" 2>/dev/null &
     tcpdump_pid=$!
     sleep 0.5
     traffic
