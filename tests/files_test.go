@@ -123,7 +123,7 @@ func hasTunnel(records []map[string]any) bool {
 // capture; none is a decoding error (the decoder's own tests compare it
 // with gopacket and tshark packet by packet).
 var truthExceptions = map[string]string{
-	"tcpdump/babel_update_oobr.pcap": udpLong + "; and its TCP packets carry SYN+ACK with other flags: " + allFlags,
+	"tcpdump/babel_update_oobr.pcap":                 udpLong + "; and its TCP packets carry SYN+ACK with other flags: " + allFlags,
 	"tcpdump/wb-oobr.pcap":                           udpLong,
 	"tcpdump/tftp-heapoverflow.pcap":                 udpLong,
 	"tcpdump/olsr-oobr-2.pcap":                       udpLong,
