@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/flowjoy/flowjoy/userspace/proto"
+	"github.com/flowjoy/flowjoy/userspace/proto/internal/pcaptest"
 )
 
 // countOptions counts options at every nesting level of a report.
@@ -97,19 +98,19 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	for _, path := range pcaps {
 		name := strings.TrimSuffix(filepath.Base(path), ".pcap")
 		n := 0
-		for _, fl := range readUDPFlows(t, path) {
-			target := map[Version]string{V4: "FuzzDHCPv4", V6: "FuzzDHCPv6"}[Detect(fl.initiator.port, fl.responder.port)]
-			for _, d := range fl.datagrams {
-				if target == "" || n >= 4 || seen[string(d.payload)] {
+		for _, fl := range pcaptest.ReadUDP(t, path) {
+			target := map[Version]string{V4: "FuzzDHCPv4", V6: "FuzzDHCPv6"}[Detect(fl.Src.Port(), fl.Dst.Port())]
+			for _, d := range fl.Events {
+				if target == "" || n >= 4 || seen[string(d.Data)] {
 					continue
 				}
-				seen[string(d.payload)] = true
+				seen[string(d.Data)] = true
 				dir := filepath.Join("testdata", "fuzz", target)
 				if err := os.MkdirAll(dir, 0o755); err != nil {
 					t.Fatal(err)
 				}
-				body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", d.payload)
-				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d", name, d.frame)), []byte(body), 0o644); err != nil {
+				body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", d.Data)
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d", name, d.Frame)), []byte(body), 0o644); err != nil {
 					t.Fatal(err)
 				}
 				n++
@@ -119,8 +120,8 @@ func TestWriteFuzzSeeds(t *testing.T) {
 }
 
 func BenchmarkV4(b *testing.B) {
-	flows := readUDPFlows(b, filepath.Join("testdata", "pcap", "joy-dhcp.pcap"))
-	ack := flows[1].datagrams[0].payload // DHCPACK with seven options
+	flows := pcaptest.ReadUDP(b, filepath.Join("testdata", "pcap", "joy-dhcp.pcap"))
+	ack := flows[1].Events[0].Data // DHCPACK with seven options
 	b.ReportAllocs()
 	b.SetBytes(int64(len(ack)))
 	for b.Loop() {
@@ -131,8 +132,8 @@ func BenchmarkV4(b *testing.B) {
 }
 
 func BenchmarkV6(b *testing.B) {
-	flows := readUDPFlows(b, filepath.Join("testdata", "pcap", "tcpdump-dhcpv6-ia-na.pcap"))
-	reply := flows[1].datagrams[1].payload // REPLY with IA_NA, IAADDR, DUIDs
+	flows := pcaptest.ReadUDP(b, filepath.Join("testdata", "pcap", "tcpdump-dhcpv6-ia-na.pcap"))
+	reply := flows[1].Events[1].Data // REPLY with IA_NA, IAADDR, DUIDs
 	b.ReportAllocs()
 	b.SetBytes(int64(len(reply)))
 	for b.Loop() {

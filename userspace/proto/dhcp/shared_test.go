@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -25,36 +24,30 @@ func TestAgainstTshark(t *testing.T) {
 	for _, path := range pcaps {
 		name := strings.TrimSuffix(filepath.Base(path), ".pcap")
 		t.Run(name, func(t *testing.T) {
-			rows := map[Version]map[int]tsharkRow{}
-			for v, suffix := range map[Version]string{V4: "v4", V6: "v6"} {
-				p := filepath.Join("testdata", "tshark", name+"."+suffix+".tsv")
-				if _, err := os.Stat(p); err == nil {
-					rows[v] = readTshark(t, p)
-				}
-			}
-			for _, fl := range readUDPFlows(t, path) {
-				v := Detect(fl.initiator.port, fl.responder.port)
+			flows, rows := readCapture(t, name)
+			for _, fl := range flows {
+				v := Detect(fl.Src.Port(), fl.Dst.Port())
 				parser := New(v)
 				if parser == nil {
-					t.Errorf("flow %v → %v: not detected as DHCP", fl.initiator, fl.responder)
+					t.Errorf("flow %v → %v: not detected as DHCP", fl.Src, fl.Dst)
 					continue
 				}
-				for _, d := range fl.datagrams {
-					parser.Datagram(d.dir, d.payload, d.truncated, 0)
+				for _, d := range fl.Events {
+					parser.Datagram(d.Dir, d.Data, d.Truncated, d.TS)
 				}
 				_, rep := parser.Report()
 				if _, err := json.Marshal(rep); err != nil {
 					t.Fatalf("marshal: %v", err)
 				}
-				for i, d := range fl.datagrams {
+				for i, d := range fl.Events {
 					if i >= maxMessages {
 						break
 					}
-					row := rows[v][d.frame]
+					row := rows[v][d.Frame]
 					if row == nil {
 						continue // tshark did not see DHCP there
 					}
-					t.Run(fmt.Sprint("frame", d.frame), func(t *testing.T) {
+					t.Run(fmt.Sprint("frame", d.Frame), func(t *testing.T) {
 						switch v {
 						case V4:
 							compareV4(t, rep.([]*MessageV4)[i], row)

@@ -1,11 +1,8 @@
 package dns
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -13,18 +10,15 @@ import (
 	"testing"
 
 	"github.com/flowjoy/flowjoy/userspace/proto"
+	"github.com/flowjoy/flowjoy/userspace/proto/internal/pcaptest"
 )
 
 // truthFile is the part of a /work/shared/pcaps/truth JSON this test reads
 // (testdata/truth holds copies trimmed to it; see testdata/SOURCES).
 type truthFile struct {
 	Flows []struct {
-		Proto string
-		Src   string
-		Sport uint16
-		Dst   string
-		Dport uint16
-		DNS   []truthDNS
+		pcaptest.TruthFlow
+		DNS []truthDNS
 	}
 }
 
@@ -63,81 +57,44 @@ var truthExceptions = map[string]string{
 }
 
 func TestAgainstTshark(t *testing.T) {
-	files, err := filepath.Glob("testdata/truth/*/*.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	more, _ := filepath.Glob("testdata/truth/*/*/*.json")
-	files = append(files, more...)
-	if len(files) == 0 {
-		t.Fatal("no truth files under testdata/truth")
-	}
 	compared := 0
-	for _, tf := range files {
-		rel := strings.TrimSuffix(strings.TrimPrefix(tf, "testdata/truth/"), ".json")
-		t.Run(rel, func(t *testing.T) {
-			raw, err := os.ReadFile(tf)
-			if err != nil {
-				t.Fatal(err)
+	pcaptest.EachTruth(t, "testdata/truth", "testdata/captures", func(t *testing.T, rel string, truth *truthFile, flows []*pcaptest.Flow) {
+		for _, tflow := range truth.Flows {
+			if tflow.Proto != "udp" && tflow.Proto != "tcp" {
+				// DNS quoted inside ICMP errors: not a DNS flow.
+				continue
 			}
-			var truth truthFile
-			if err := json.Unmarshal(raw, &truth); err != nil {
-				t.Fatalf("%s: %v", tf, err)
+			src, dst := tflow.Endpoints()
+			f := pcaptest.Find(flows, tflow.Proto, src, dst)
+			if f == nil {
+				t.Errorf("flow %s %v -> %v not in capture", tflow.Proto, src, dst)
+				continue
 			}
-			flows := readCapture(t, filepath.Join("testdata/captures", rel))
-			for _, tflow := range truth.Flows {
-				if tflow.Proto != "udp" && tflow.Proto != "tcp" {
-					// DNS quoted inside ICMP errors: not a DNS flow.
-					continue
-				}
-				src := netip.AddrPortFrom(netip.MustParseAddr(tflow.Src), tflow.Sport)
-				dst := netip.AddrPortFrom(netip.MustParseAddr(tflow.Dst), tflow.Dport)
-				f := findFlow(flows, tflow.Proto, src, dst)
-				if f == nil {
-					t.Errorf("flow %s %v -> %v not in capture", tflow.Proto, src, dst)
-					continue
-				}
-				msgs, frames := runFlow(f)
-				ctx := fmt.Sprintf("%s %v->%v", tflow.Proto, src, dst)
-				compared += compareFlow(t, ctx, rel, tflow.DNS, msgs, frames, f.Proto == "udp")
-			}
-		})
-	}
+			msgs, frames := runFlow(f)
+			ctx := fmt.Sprintf("%s %v->%v", tflow.Proto, src, dst)
+			compared += compareFlow(t, ctx, rel, tflow.DNS, msgs, frames, f.Proto == "udp")
+		}
+	})
 	t.Logf("%d DNS messages compared with tshark", compared)
 	if compared < 100 {
 		t.Errorf("only %d messages compared; the truth set should give several hundred", compared)
 	}
 }
 
-func findFlow(flows []*capFlow, p string, src, dst netip.AddrPort) *capFlow {
-	for _, f := range flows {
-		if f.Proto == p && ((f.Src == src && f.Dst == dst) || (f.Src == dst && f.Dst == src)) {
-			return f
-		}
-	}
-	return nil
-}
-
 // runFlow feeds a flow to a parser as the pipeline would and returns the
 // messages with, for UDP, the frame each came from.
-func runFlow(f *capFlow) ([]Message, []int) {
+func runFlow(f *pcaptest.Flow) ([]Message, []int) {
 	var p *Parser
 	var frames []int
 	if f.Proto == "udp" {
 		p = NewUDP()
 		for _, e := range f.Events {
-			p.Datagram(e.Dir, e.Data, e.Truncated, 0)
+			p.Datagram(e.Dir, e.Data, e.Truncated, e.TS)
 			frames = append(frames, e.Frame)
 		}
 	} else {
 		p = NewTCP()
-		for _, e := range f.Events {
-			if e.Gap {
-				p.Gap(e.Dir)
-			} else {
-				p.Data(e.Dir, e.Data, 0)
-			}
-		}
+		f.Replay(p)
 	}
 	_, v := p.Report()
 	if v == nil {
@@ -328,7 +285,7 @@ func nilIfEmpty[T any](s []T) []T {
 
 // What the one exception above asserts instead of tshark's reading.
 func TestEDNSBadLengthCapture(t *testing.T) {
-	flows := readCapture(t, "testdata/captures/zeek/dns/dns-edns-bad-length.pcap")
+	flows := pcaptest.Read(t, "testdata/captures/zeek/dns/dns-edns-bad-length.pcap")
 	if len(flows) != 1 {
 		t.Fatalf("%d flows, want 1", len(flows))
 	}

@@ -1,26 +1,20 @@
 package http
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/netip"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/flowjoy/flowjoy/userspace/proto/internal/pcaptest"
 )
 
 // truthFile is the part of a /work/shared/pcaps/truth JSON this test reads
 // (testdata/truth holds copies trimmed to it; see testdata/SOURCES).
 type truthFile struct {
 	Flows []struct {
-		Proto string
-		Src   string
-		Sport uint16
-		Dst   string
-		Dport uint16
-		HTTP  []truthHTTP
+		pcaptest.TruthFlow
+		HTTP []truthHTTP
 	}
 }
 
@@ -141,51 +135,32 @@ func want(t *testing.T, ok bool, what string) {
 }
 
 func TestAgainstTshark(t *testing.T) {
-	files, err := filepath.Glob("testdata/truth/*/*.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	more, _ := filepath.Glob("testdata/truth/*/*/*.json")
-	files = append(files, more...)
 	compared := 0
 	unused := map[string]bool{}
 	for k := range truthExceptions {
 		unused[k] = true
 	}
-	for _, tf := range files {
-		rel := strings.TrimSuffix(strings.TrimPrefix(tf, "testdata/truth/"), ".json")
-		t.Run(rel, func(t *testing.T) {
-			raw, err := os.ReadFile(tf)
-			if err != nil {
-				t.Fatal(err)
+	pcaptest.EachTruth(t, "testdata/truth", "testdata/captures", func(t *testing.T, rel string, truth *truthFile, flows []*pcaptest.Flow) {
+		for _, tflow := range truth.Flows {
+			if tflow.Proto != "tcp" {
+				continue // HTTP over UDP is SSDP and friends: not this parser's
 			}
-			var truth truthFile
-			if err := json.Unmarshal(raw, &truth); err != nil {
-				t.Fatalf("%s: %v", tf, err)
+			src, dst := tflow.Endpoints()
+			ctx := fmt.Sprintf("%s:%d", rel, tflow.Sport)
+			f := pcaptest.Find(flows, "tcp", src, dst)
+			if f == nil {
+				t.Errorf("%s: flow %v -> %v not in capture", ctx, src, dst)
+				continue
 			}
-			flows := readCapture(t, filepath.Join("testdata/captures", rel))
-			for _, tflow := range truth.Flows {
-				if tflow.Proto != "tcp" {
-					continue // HTTP over UDP is SSDP and friends: not this parser's
-				}
-				src := netip.AddrPortFrom(netip.MustParseAddr(tflow.Src), tflow.Sport)
-				dst := netip.AddrPortFrom(netip.MustParseAddr(tflow.Dst), tflow.Dport)
-				ctx := fmt.Sprintf("%s:%d", rel, tflow.Sport)
-				f := findFlow(flows, src, dst)
-				if f == nil {
-					t.Errorf("%s: flow %v -> %v not in capture", ctx, src, dst)
-					continue
-				}
-				if e, ok := truthExceptions[ctx]; ok {
-					t.Logf("%s: not compared with tshark: %s", ctx, e.why)
-					e.check(t, runFlow(f))
-					delete(unused, ctx)
-					continue
-				}
-				compared += compareFlow(t, ctx, tflow.HTTP, runFlow(f))
+			if e, ok := truthExceptions[ctx]; ok {
+				t.Logf("%s: not compared with tshark: %s", ctx, e.why)
+				e.check(t, runFlow(f))
+				delete(unused, ctx)
+				continue
 			}
-		})
-	}
+			compared += compareFlow(t, ctx, tflow.HTTP, runFlow(f))
+		}
+	})
 	for k := range unused {
 		t.Errorf("exception %s matched no flow", k)
 	}
@@ -195,25 +170,10 @@ func TestAgainstTshark(t *testing.T) {
 	}
 }
 
-func findFlow(flows []*capFlow, src, dst netip.AddrPort) *capFlow {
-	for _, f := range flows {
-		if f.Proto == "tcp" && ((f.Src == src && f.Dst == dst) || (f.Src == dst && f.Dst == src)) {
-			return f
-		}
-	}
-	return nil
-}
-
 // runFlow feeds a flow to a parser as the pipeline would.
-func runFlow(f *capFlow) []Exchange {
+func runFlow(f *pcaptest.Flow) []Exchange {
 	p := New(false)
-	for _, e := range f.Events {
-		if e.Gap {
-			p.Gap(e.Dir)
-		} else {
-			p.Data(e.Dir, e.Data, 0)
-		}
-	}
+	f.Replay(p)
 	_, v := p.Report()
 	if v == nil {
 		return nil

@@ -1,129 +1,18 @@
 package quic
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
-	"io"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
-
-	"github.com/flowjoy/flowjoy/userspace/proto"
+	"github.com/flowjoy/flowjoy/userspace/proto/internal/pcaptest"
+	"github.com/flowjoy/flowjoy/userspace/proto/tls"
 )
-
-// datagram is one UDP payload of a capture flow.
-type datagram struct {
-	frame     int
-	dir       proto.Dir
-	payload   []byte
-	truncated bool
-	ts        int64
-}
-
-// udpFlow is the datagrams of one UDP 5-tuple, keyed like the truth files:
-// by the outermost IP/UDP header (Geneve-encapsulated QUIC is keyed by its
-// tunnel), initiator = first sender.
-type udpFlow struct {
-	src, dst  netip.AddrPort
-	datagrams []datagram
-}
-
-// readUDPFlows reads a pcap or pcapng file with gopacket and returns its
-// UDP flows in order of first appearance. The payload of each datagram is
-// that of the innermost UDP header, so that tunnelled QUIC is seen.
-func readUDPFlows(t testing.TB, path string) []*udpFlow {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read %s: %v", path, err)
-	}
-	var (
-		next     func() ([]byte, gopacket.CaptureInfo, error)
-		linkType layers.LinkType
-	)
-	if len(raw) >= 4 && binary4(raw) == 0x0a0d0d0a {
-		r, err := pcapgo.NewNgReader(bytes.NewReader(raw), pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		next, linkType = r.ReadPacketData, r.LinkType()
-	} else {
-		r, err := pcapgo.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		next, linkType = r.ReadPacketData, r.LinkType()
-	}
-	type key struct{ a, b netip.AddrPort }
-	flows := map[key]*udpFlow{}
-	var order []*udpFlow
-	for frame := 1; ; frame++ {
-		data, ci, err := next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("%s frame %d: %v", path, frame, err)
-		}
-		pkt := gopacket.NewPacket(data, linkType, gopacket.DecodeOptions{NoCopy: true})
-		var src, dst netip.AddrPort
-		var inner *layers.UDP
-		var ip netip.Addr
-		var ipDst netip.Addr
-		for _, l := range pkt.Layers() {
-			switch l := l.(type) {
-			case *layers.IPv4:
-				ip, _ = netip.AddrFromSlice(l.SrcIP.To4())
-				ipDst, _ = netip.AddrFromSlice(l.DstIP.To4())
-			case *layers.IPv6:
-				ip, _ = netip.AddrFromSlice(l.SrcIP)
-				ipDst, _ = netip.AddrFromSlice(l.DstIP)
-			case *layers.UDP:
-				if !src.IsValid() && ip.IsValid() {
-					src = netip.AddrPortFrom(ip, uint16(l.SrcPort))
-					dst = netip.AddrPortFrom(ipDst, uint16(l.DstPort))
-				}
-				inner = l
-			}
-		}
-		if inner == nil || !src.IsValid() {
-			continue
-		}
-		k := key{src, dst}
-		if src.Compare(dst) > 0 {
-			k = key{dst, src}
-		}
-		f := flows[k]
-		if f == nil {
-			f = &udpFlow{src: src, dst: dst}
-			flows[k] = f
-			order = append(order, f)
-		}
-		dir := proto.Out
-		if src != f.src {
-			dir = proto.In
-		}
-		f.datagrams = append(f.datagrams, datagram{
-			frame: frame, dir: dir,
-			payload:   bytes.Clone(inner.Payload),
-			truncated: int(inner.Length)-8 > len(inner.Payload),
-			ts:        ci.Timestamp.UnixNano(),
-		})
-	}
-	return order
-}
-
-func binary4(b []byte) uint32 {
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-}
 
 type expectedCapture struct {
 	File   string         `json:"file"`
@@ -154,37 +43,109 @@ type expectedFlow struct {
 
 func loadExpected(t testing.TB) []expectedCapture {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/expected.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var caps []expectedCapture
-	if err := json.Unmarshal(raw, &caps); err != nil {
-		t.Fatalf("testdata/expected.json: %v", err)
-	}
+	pcaptest.ReadJSON(t, "testdata/expected.json", &caps)
 	return caps
 }
 
-// flowResult is what the parser produced for one capture flow.
+// flowResult is what the parser produced for one capture flow, with the
+// tls package's reading of the handshake it delivered (a test-only use:
+// the quic package itself must not import tls).
 type flowResult struct {
-	hellos helloCollector
+	tls    *tls.Object // nil: no handshake message delivered
 	report *Report
 	done   bool
 }
 
-func runFlow(f *udpFlow) *flowResult {
+func runFlow(f *pcaptest.Flow) *flowResult {
 	var res flowResult
-	p := New(&res.hellos)
-	for _, d := range f.datagrams {
+	hs := tls.NewQUIC()
+	p := New(hs)
+	for _, d := range f.Events {
 		if p.Done() {
 			break
 		}
-		p.Datagram(d.dir, d.payload, d.truncated, d.ts)
+		p.Datagram(d.Dir, d.Data, d.Truncated, d.TS)
 	}
 	res.done = p.Done()
 	_, v := p.Report()
 	res.report, _ = v.(*Report)
+	_, o := hs.Report()
+	res.tls, _ = o.(*tls.Object)
 	return &res
+}
+
+// clientHello summarises the delivered ClientHello as chSummary does
+// tshark's; "" if there was none.
+func (r *flowResult) clientHello() string {
+	o := r.tls
+	if o == nil || o.CRandom == "" {
+		return ""
+	}
+	var sni *string
+	if len(o.SNI) > 0 {
+		s := string(o.SNI[0])
+		sni = &s
+	}
+	var alpn []string
+	for _, a := range o.CALPN {
+		alpn = append(alpn, string(a))
+	}
+	versions := []string{}
+	for _, v := range o.CSupportedVersions {
+		versions = append(versions, "0x"+v)
+	}
+	return chSummary(sni, alpn, versions)
+}
+
+// serverHello summarises the delivered ServerHello as tshark's are
+// ("[supported_versions] ciphersuite"); "" if there was none.
+func (r *flowResult) serverHello() string {
+	o := r.tls
+	if o == nil || o.SCS == "" {
+		return ""
+	}
+	versions := []string{}
+	if o.SSupportedVersion != "" {
+		versions = append(versions, "0x"+o.SSupportedVersion)
+	}
+	return fmt.Sprintf("%v 0x%s", versions, o.SCS)
+}
+
+// ja4s computes FoxIO's JA4S of the delivered ServerHello (the tls
+// package computes no JA4S): q, the selected version, the number of
+// extensions, the first and last character of the ALPN, the cipher suite
+// and a hash of the extension types in wire order.
+func (r *flowResult) ja4s() string {
+	o := r.tls
+	if o == nil || o.SCS == "" {
+		return ""
+	}
+	var exts []string
+	for _, e := range o.SExtensions {
+		exts = append(exts, fmt.Sprintf("%04x", e.Type))
+	}
+	version := map[string]string{"0304": "13", "0303": "12", "0302": "11", "0301": "10", "0300": "s3"}[o.SSupportedVersion]
+	if version == "" {
+		version = "00"
+	}
+	alpn := "00"
+	if a := string(o.SALPN); a != "" {
+		alnum := func(c byte) bool {
+			return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		}
+		alpn = a[:1] + a[len(a)-1:]
+		if !alnum(a[0]) || !alnum(a[len(a)-1]) {
+			h := hex.EncodeToString([]byte(a))
+			alpn = h[:1] + h[len(h)-1:]
+		}
+	}
+	hash := "000000000000"
+	if len(exts) > 0 {
+		sum := sha256.Sum256([]byte(strings.Join(exts, ",")))
+		hash = hex.EncodeToString(sum[:])[:12]
+	}
+	return fmt.Sprintf("q%s%02d%s_%s_%s", version, min(len(exts), 99), alpn, o.SCS, hash)
 }
 
 // tsharkMissed lists ClientHellos that tshark 4.0 fails to decrypt but the
@@ -205,16 +166,16 @@ var tsharkMissed = map[string]struct{ hello, why string }{
 func TestCaptures(t *testing.T) {
 	for _, ec := range loadExpected(t) {
 		t.Run(ec.File, func(t *testing.T) {
-			flows := readUDPFlows(t, filepath.Join("testdata/captures", ec.File))
-			byKey := map[string]*udpFlow{}
+			flows := pcaptest.ReadUDP(t, filepath.Join("testdata/captures", ec.File))
+			byKey := map[[2]netip.AddrPort]*pcaptest.Flow{}
 			for _, f := range flows {
-				byKey[f.src.String()+" "+f.dst.String()] = f
+				byKey[f.Outer] = f
 			}
-			listed := map[*udpFlow]bool{}
+			listed := map[*pcaptest.Flow]bool{}
 			helloOfDCID := map[string]string{}
 			for _, ef := range ec.Flows {
 				src, dst := addrPort(t, ef.Src, ef.Sport), addrPort(t, ef.Dst, ef.Dport)
-				f := byKey[src.String()+" "+dst.String()]
+				f := byKey[[2]netip.AddrPort{src, dst}]
 				if f == nil {
 					t.Errorf("flow %s -> %s not in capture", src, dst)
 					continue
@@ -236,14 +197,13 @@ func TestCaptures(t *testing.T) {
 					continue
 				}
 				res := runFlow(f)
-				if len(res.hellos.clients) == 0 {
+				got := res.clientHello()
+				if got == "" {
 					continue
 				}
-				ch := res.hellos.clients[0]
-				got := chSummary(ch.sni, ch.alpn, versionsHex(ch.supportedVersions))
 				if want, ok := helloOfDCID[deref(res.report.DCID)]; !ok || got != want {
 					t.Errorf("%s->%s: ClientHello %s (dcid %s) that tshark has on no flow",
-						f.src, f.dst, got, deref(res.report.DCID))
+						f.Outer[0], f.Outer[1], got, deref(res.report.DCID))
 				}
 			}
 		})
@@ -260,21 +220,22 @@ func addrPort(t testing.TB, a string, p uint16) netip.AddrPort {
 
 // checkFlow compares one flow with its expectations; missed is a
 // ClientHello tshark did not find but the parser must.
-func checkFlow(t *testing.T, f *udpFlow, ef *expectedFlow, missed string) {
+func checkFlow(t *testing.T, f *pcaptest.Flow, ef *expectedFlow, missed string) {
 	t.Helper()
-	name := f.src.String() + "->" + f.dst.String()
+	name := f.Outer[0].String() + "->" + f.Outer[1].String()
 	res := runFlow(f)
-	for _, err := range res.hellos.errs {
-		t.Errorf("%s: delivered handshake does not parse: %v", name, err)
+	if res.tls != nil {
+		for _, err := range res.tls.ParseErrors {
+			t.Errorf("%s: delivered handshake does not parse: %v", name, err)
+		}
 	}
 	// tshark lists a hello once per packet that carries it (a
-	// retransmitted ClientHello twice); the parser delivers the stream once.
+	// retransmitted ClientHello twice); the parser delivers the stream
+	// once, and the tls parser reports its first ClientHello and
+	// ServerHello.
 	var gotCH []string
-	for _, ch := range res.hellos.clients {
-		s := chSummary(ch.sni, ch.alpn, versionsHex(ch.supportedVersions))
-		if !slices.Contains(gotCH, s) {
-			gotCH = append(gotCH, s)
-		}
+	if s := res.clientHello(); s != "" {
+		gotCH = append(gotCH, s)
 	}
 	var wantCH []string
 	for _, ch := range ef.ClientHellos {
@@ -287,11 +248,8 @@ func checkFlow(t *testing.T, f *udpFlow, ef *expectedFlow, missed string) {
 		t.Errorf("%s: client hellos\n got  %q\n want %q", name, gotCH, wantCH)
 	}
 	var gotSH, wantSH []string
-	for _, sh := range res.hellos.servers {
-		s := fmt.Sprintf("%v %s", versionsHex(sh.supportedVersions), fmt.Sprintf("0x%04x", sh.cipher))
-		if !slices.Contains(gotSH, s) {
-			gotSH = append(gotSH, s)
-		}
+	if s := res.serverHello(); s != "" {
+		gotSH = append(gotSH, s)
 	}
 	for _, sh := range ef.ServerHellos {
 		wantSH = append(wantSH, fmt.Sprintf("%v %s", sh.SupportedVersions, sh.Ciphersuite))
@@ -312,28 +270,22 @@ func checkFlow(t *testing.T, f *udpFlow, ef *expectedFlow, missed string) {
 				r.Version, deref(r.DCID), deref(r.SCID), ef.Version, ef.DCID, ef.SCID)
 		}
 	}
+	// JA4 and JA4S hash every cipher, extension and signature algorithm,
+	// and so prove the reassembled hellos byte-exact.
 	if ef.JA4 != "" {
-		if len(res.hellos.clients) == 0 || res.hellos.clients[0].ja4() != ef.JA4 {
-			t.Errorf("%s: JA4 = %v, want %s", name, ja4s(res.hellos.clients), ef.JA4)
+		if res.tls == nil || res.tls.JA4 != ef.JA4 {
+			got := ""
+			if res.tls != nil {
+				got = res.tls.JA4
+			}
+			t.Errorf("%s: JA4 = %q, want %s", name, got, ef.JA4)
 		}
 	}
 	if ef.JA4S != "" {
-		if len(res.hellos.servers) == 0 || res.hellos.servers[0].ja4s() != ef.JA4S {
-			var got []string
-			for _, sh := range res.hellos.servers {
-				got = append(got, sh.ja4s())
-			}
-			t.Errorf("%s: JA4S = %v, want %s", name, got, ef.JA4S)
+		if got := res.ja4s(); got != ef.JA4S {
+			t.Errorf("%s: JA4S = %q, want %s", name, got, ef.JA4S)
 		}
 	}
-}
-
-func ja4s(chs []clientHello) []string {
-	var out []string
-	for _, ch := range chs {
-		out = append(out, ch.ja4())
-	}
-	return out
 }
 
 func chSummary(sni *string, alpn, versions []string) string {

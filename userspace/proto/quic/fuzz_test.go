@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/flowjoy/flowjoy/userspace/proto"
+	"github.com/flowjoy/flowjoy/userspace/proto/internal/pcaptest"
 )
 
 // Fuzz inputs for FuzzInitial are a sequence of datagrams, each a control
@@ -226,13 +227,13 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		}
 	}
 	for _, ec := range loadExpected(t) {
-		for _, f := range readUDPFlows(t, filepath.Join("testdata/captures", ec.File)) {
-			if len(f.datagrams) == 0 || !Detect(f.datagrams[0].payload) {
+		for _, f := range pcaptest.ReadUDP(t, filepath.Join("testdata/captures", ec.File)) {
+			if len(f.Events) == 0 || !Detect(f.Events[0].Data) {
 				continue
 			}
 			var steps []step
-			for _, d := range f.datagrams[:min(len(f.datagrams), 2)] {
-				steps = append(steps, step{dir: d.dir, payload: d.payload, truncated: d.truncated})
+			for _, d := range f.Events[:min(len(f.Events), 2)] {
+				steps = append(steps, step{dir: d.Dir, payload: d.Data, truncated: d.Truncated})
 			}
 			write("FuzzInitial", ec.File, encodeDatagrams(steps))
 			if client, server := firstPlaintexts(f); client != nil && server != nil {
@@ -246,16 +247,16 @@ func TestWriteFuzzCorpus(t *testing.T) {
 
 // firstPlaintexts decrypts the first client and server Initial of a flow
 // whose client is its initiator.
-func firstPlaintexts(f *udpFlow) (client, server []byte) {
+func firstPlaintexts(f *pcaptest.Flow) (client, server []byte) {
 	var keys *initialKeys
 	var buf openBuffer
-	for _, d := range f.datagrams {
-		h, err := parseLongHeader(d.payload)
+	for _, d := range f.Events {
+		h, err := parseLongHeader(d.Data)
 		if err != nil || !h.known || h.typ != typeInitial {
 			continue
 		}
 		if keys == nil {
-			if d.dir != proto.Out {
+			if d.Dir != proto.Out {
 				return nil, nil
 			}
 			if keys, err = deriveInitialKeys(h.version, lookupVersion(h.version), h.dcid); err != nil {
@@ -263,16 +264,16 @@ func firstPlaintexts(f *udpFlow) (client, server []byte) {
 			}
 		}
 		pk := &keys.client
-		if d.dir == proto.In {
+		if d.Dir == proto.In {
 			pk = &keys.server
 		}
-		payload, _, err := pk.open(d.payload[:h.size], h.pnOffset, 0, &buf)
+		payload, _, err := pk.open(d.Data[:h.size], h.pnOffset, 0, &buf)
 		if err != nil {
 			continue
 		}
-		if d.dir == proto.Out && client == nil {
+		if d.Dir == proto.Out && client == nil {
 			client = bytes.Clone(payload)
-		} else if d.dir == proto.In && server == nil {
+		} else if d.Dir == proto.In && server == nil {
 			server = bytes.Clone(payload)
 		}
 		if client != nil && server != nil {

@@ -7,29 +7,29 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/flowjoy/flowjoy/userspace/proto"
+	"github.com/flowjoy/flowjoy/userspace/proto/internal/pcaptest"
 )
 
 // A fuzz input is a transcript of Stream calls: records of a control byte
 // (bit 0: direction; bit 1: a Gap of that direction follows), a big-endian
 // uint16 length and that many bytes (fewer if the input ends).
 
-func encodeTranscript(fl *tcpFlow) []byte {
+func encodeTranscript(fl *pcaptest.Flow) []byte {
 	var out []byte
-	for _, c := range fl.chunks {
-		for data := c.data; len(data) > 0; {
+	for _, e := range fl.Events {
+		if e.Gap {
+			out = append(out, byte(e.Dir)|2, 0, 0)
+		}
+		for data := e.Data; len(data) > 0; {
 			n := min(len(data), 0xffff)
-			out = append(out, byte(c.dir))
+			out = append(out, byte(e.Dir))
 			out = binary.BigEndian.AppendUint16(out, uint16(n))
 			out = append(out, data[:n]...)
 			data = data[n:]
-		}
-	}
-	for d, g := range fl.gap {
-		if g {
-			out = append(out, byte(d)|2, 0, 0)
 		}
 	}
 	return out
@@ -120,8 +120,8 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	for _, path := range pcaps {
 		name := filepath.Base(path)
 		name = name[:len(name)-len(".pcap")]
-		for i, fl := range readTCPFlows(t, path) {
-			if i >= 2 || len(fl.chunks) == 0 {
+		for i, fl := range pcaptest.ReadTCP(t, path) {
+			if i >= 2 || !slices.ContainsFunc(fl.Events, func(e pcaptest.Event) bool { return len(e.Data) > 0 }) {
 				continue // two connections per capture are plenty
 			}
 			seed := encodeTranscript(fl)
@@ -137,13 +137,16 @@ func TestWriteFuzzSeeds(t *testing.T) {
 }
 
 func BenchmarkParser(b *testing.B) {
-	flows := readTCPFlows(b, filepath.Join("testdata", "pcap", "openssh-loopback.pcap"))
+	flows := pcaptest.ReadTCP(b, filepath.Join("testdata", "pcap", "openssh-loopback.pcap"))
 	fl := flows[0] // sntrup761x25519, ssh-ed25519: OpenSSH 9.2's defaults
 	b.ReportAllocs()
 	for b.Loop() {
 		p := New()
-		for _, c := range fl.chunks {
-			p.Data(c.dir, c.data, 0)
+		for _, e := range fl.Events {
+			if e.Gap {
+				break
+			}
+			p.Data(e.Dir, e.Data, e.TS)
 			if p.Done() {
 				break
 			}

@@ -4,12 +4,15 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/flowjoy/flowjoy/userspace/proto/internal/pcaptest"
 )
 
 // TestAgainstTshark runs the parser over public captures (testdata/pcap,
@@ -73,14 +76,14 @@ func TestAgainstTshark(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			flows := readTCPFlows(t, filepath.Join("testdata", "pcap", tc.name+".pcap"))
-			want := tsharkFlows(readTshark(t, filepath.Join("testdata", "tshark", tc.name+".tsv")), tc.repeats)
+			flows := pcaptest.ReadTCP(t, filepath.Join("testdata", "pcap", tc.name+".pcap"))
+			want := tsharkFlows(pcaptest.ReadTSV(t, filepath.Join("testdata", "tshark", tc.name+".tsv")), tc.repeats)
 			checked := 0
 			for _, fl := range flows {
-				sides := want[[2]endpoint{fl.initiator, fl.responder}]
+				sides := want[[2]netip.AddrPort{fl.Src, fl.Dst}]
 				swapped := false
 				if sides == nil {
-					sides = want[[2]endpoint{fl.responder, fl.initiator}]
+					sides = want[[2]netip.AddrPort{fl.Dst, fl.Src}]
 					swapped = true
 				}
 				if sides == nil {
@@ -91,9 +94,9 @@ func TestAgainstTshark(t *testing.T) {
 				if swapped {
 					byDir[0], byDir[1] = byDir[1], byDir[0]
 				}
-				t.Run(fl.initiator.String(), func(t *testing.T) {
+				t.Run(fl.Src.String(), func(t *testing.T) {
 					p := New()
-					feed(p, fl)
+					fl.Replay(p)
 					_, v := p.Report()
 					rep, _ := v.(*Report)
 					if rep == nil {
@@ -102,7 +105,7 @@ func TestAgainstTshark(t *testing.T) {
 					if _, err := json.Marshal(rep); err != nil {
 						t.Fatalf("marshal: %v", err)
 					}
-					wantReverse := slices.Contains(tc.reverse, fl.initiator.String())
+					wantReverse := slices.Contains(tc.reverse, fl.Src.String())
 					if rep.Reverse != wantReverse {
 						t.Errorf("reverse = %v, want %v", rep.Reverse, wantReverse)
 					}
@@ -277,7 +280,7 @@ func compareHASSH(t *testing.T, rep *Report, byDir [2]*tsharkSide) {
 // OpenSSH client of each connection in openssh-loopback.pcap logged it
 // negotiated (testdata/openssh-loopback.kex, one line per connection).
 func TestOpenSSHNegotiation(t *testing.T) {
-	flows := readTCPFlows(t, filepath.Join("testdata", "pcap", "openssh-loopback.pcap"))
+	flows := pcaptest.ReadTCP(t, filepath.Join("testdata", "pcap", "openssh-loopback.pcap"))
 	b, err := os.ReadFile(filepath.Join("testdata", "openssh-loopback.kex"))
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +316,7 @@ func TestOpenSSHNegotiation(t *testing.T) {
 		}
 		t.Run(string(want.Kex), func(t *testing.T) {
 			p := New()
-			feed(p, flows[i])
+			flows[i].Replay(p)
 			_, v := p.Report()
 			got := v.(*Report).Chosen
 			if got == nil {

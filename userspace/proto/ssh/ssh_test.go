@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/flowjoy/flowjoy/userspace/proto"
+	"github.com/flowjoy/flowjoy/userspace/proto/internal/pcaptest"
 )
 
 // Builders for synthetic streams. The expectations in the tests below are
@@ -483,17 +484,15 @@ func TestZeroValue(t *testing.T) {
 // at a time: the report must not depend on how the bytes were split.
 func TestChunkingInvariance(t *testing.T) {
 	for _, name := range []string{"openssh-loopback", "joy-ssh-gex-sha256", "zeek-server-pre-banner-data", "ja4-ssh2-malformed", "zeek-kex-quadratic-1000"} {
-		for _, fl := range readTCPFlows(t, "testdata/pcap/"+name+".pcap") {
+		for _, fl := range pcaptest.ReadTCP(t, "testdata/pcap/"+name+".pcap") {
 			whole, bytewise := New(), New()
-			feed(whole, fl)
-			for _, c := range fl.chunks {
-				for i := range c.data {
-					bytewise.Data(c.dir, c.data[i:i+1], 0)
+			fl.Replay(whole)
+			for _, e := range fl.Events {
+				if e.Gap {
+					bytewise.Gap(e.Dir)
 				}
-			}
-			for d, g := range fl.gap {
-				if g {
-					bytewise.Gap(proto.Dir(d))
+				for i := range e.Data {
+					bytewise.Data(e.Dir, e.Data[i:i+1], 0)
 				}
 			}
 			_, a := whole.Report()
@@ -501,7 +500,7 @@ func TestChunkingInvariance(t *testing.T) {
 			ja, _ := json.Marshal(a)
 			jb, _ := json.Marshal(b)
 			if !bytes.Equal(ja, jb) {
-				t.Errorf("%s %s: whole and bytewise differ:\n%s\n%s", name, fl.initiator, ja, jb)
+				t.Errorf("%s %s: whole and bytewise differ:\n%s\n%s", name, fl.Src, ja, jb)
 			}
 		}
 	}

@@ -17,6 +17,12 @@ import (
 	"github.com/flowjoy/flowjoy/userspace/proto"
 )
 
+// chunk is one Data call.
+type chunk struct {
+	dir  proto.Dir
+	data []byte
+}
+
 // recordingConn records what a client sends (Out) and receives (In), in
 // the order it happens: the two byte streams of the connection.
 type recordingConn struct {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/flowjoy/flowjoy/userspace/proto"
+	"github.com/flowjoy/flowjoy/userspace/proto/internal/pcaptest"
 )
 
 // FuzzRecords feeds two byte streams, alternating between them in chunks
@@ -190,7 +191,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"zeek/tls/x509-generalizedtime.pcap", "zeek/tls/ml-dsa-44-cert.pcap", "zeek/tls/cert-no-cn.pcap"}
 	nr, nc, nx := 0, 0, 0
 	for _, name := range captures {
-		for _, fl := range readTCPFlows(t, filepath.Join("testdata/captures", name)) {
+		for _, fl := range pcaptest.ReadTCP(t, filepath.Join("testdata/captures", name)) {
 			var streams [2][]byte
 			for _, e := range fl.Events {
 				if len(streams[e.Dir]) < 6000 {

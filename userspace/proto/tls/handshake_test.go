@@ -34,6 +34,7 @@ import (
 
 	"github.com/flowjoy/flowjoy/userspace/jsontext"
 	"github.com/flowjoy/flowjoy/userspace/proto"
+	"github.com/flowjoy/flowjoy/userspace/proto/internal/pcaptest"
 )
 
 // wireLog records what each side of a connection writes, in write order.
@@ -41,13 +42,13 @@ import (
 // comes later in the log.
 type wireLog struct {
 	mu     sync.Mutex
-	events []streamEvent
+	events []pcaptest.Event
 }
 
 func (l *wireLog) add(dir proto.Dir, b []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.events = append(l.events, streamEvent{Dir: dir, Data: slices.Clone(b), TS: time.Now().UnixNano()})
+	l.events = append(l.events, pcaptest.Event{Dir: dir, Data: slices.Clone(b), TS: time.Now().UnixNano()})
 }
 
 type recordingConn struct {
@@ -63,7 +64,7 @@ func (c *recordingConn) Write(b []byte) (int, error) {
 
 // session is one finished connection.
 type session struct {
-	events []streamEvent
+	events []pcaptest.Event
 	client gotls.ConnectionState
 	server gotls.ConnectionState
 	hello  *gotls.ClientHelloInfo
@@ -646,7 +647,7 @@ func TestHandshakesMatchTshark(t *testing.T) {
 // writePcap writes the recorded connection as an Ethernet/IPv4/TCP
 // capture (client 10.0.0.1:50000, server 10.0.0.2:443), one segment of
 // at most 1400 bytes per packet.
-func writePcap(t testing.TB, path string, events []streamEvent) {
+func writePcap(t testing.TB, path string, events []pcaptest.Event) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {

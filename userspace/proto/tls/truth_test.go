@@ -8,7 +8,6 @@ package tls
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/flowjoy/flowjoy/userspace/jsontext"
+	"github.com/flowjoy/flowjoy/userspace/proto/internal/pcaptest"
 )
 
 type truthFile struct {
@@ -151,24 +151,18 @@ var truthExceptions = map[string]map[string]string{
 var stats struct{ flows, clientHellos, serverHellos, ja3, ja3s, certs int }
 
 func TestCapturesMatchTshark(t *testing.T) {
-	files, err := filepath.Glob("testdata/truth/*/*.json")
-	if err != nil {
-		t.Fatal(err)
+	names := pcaptest.TruthNames(t, "testdata/truth")
+	if len(names) < 100 {
+		t.Fatalf("found %d truth files, want the 100+ of testdata/SOURCES", len(names))
 	}
-	more, _ := filepath.Glob("testdata/truth/*/*/*.json")
-	files = append(files, more...)
-	if len(files) < 100 {
-		t.Fatalf("found %d truth files, want the 100+ of testdata/SOURCES", len(files))
-	}
-	for _, truthPath := range files {
-		name := strings.TrimSuffix(strings.TrimPrefix(truthPath, "testdata/truth/"), ".json")
+	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			if why := truthExceptions[name]["*"]; why != "" {
 				t.Skip(why)
 			}
 			var truth truthFile
-			readJSON(t, truthPath, &truth)
-			flows := readTCPFlows(t, filepath.Join("testdata/captures", name))
+			pcaptest.ReadJSON(t, filepath.Join("testdata/truth", name+".json"), &truth)
+			flows := pcaptest.ReadTCP(t, filepath.Join("testdata/captures", name))
 			for _, tf := range truth.Flows {
 				if len(tf.TLS.ClientHellos) == 0 && len(tf.TLS.ServerHellos) == 0 {
 					continue
@@ -180,7 +174,7 @@ func TestCapturesMatchTshark(t *testing.T) {
 					continue
 				}
 				p := New()
-				f.feed(p)
+				f.Replay(p)
 				_, v := p.Report()
 				o, _ := v.(*Object)
 				if o == nil {
@@ -199,22 +193,11 @@ func TestCapturesMatchTshark(t *testing.T) {
 	}
 }
 
-func readJSON(t testing.TB, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
-
 // findFlow finds the connection of a truth flow. The truth names
 // tunnelled flows by their outer addresses and inner ports, so when the
 // addresses do not match, a unique match of the ports will do.
-func findFlow(flows []*tcpFlow, tf truthFlow) *tcpFlow {
-	var byPorts []*tcpFlow
+func findFlow(flows []*pcaptest.Flow, tf truthFlow) *pcaptest.Flow {
+	var byPorts []*pcaptest.Flow
 	for _, f := range flows {
 		if int(f.Src.Port()) != tf.Sport || int(f.Dst.Port()) != tf.Dport {
 			continue
@@ -620,8 +603,8 @@ func TestJA4MatchesFoxIO(t *testing.T) {
 		capture := strings.TrimSuffix(filepath.Base(path), ".json")
 		t.Run(capture, func(t *testing.T) {
 			var expected []map[string]any
-			readJSON(t, path, &expected)
-			flows := readTCPFlows(t, filepath.Join("testdata/captures/ja4", capture))
+			pcaptest.ReadJSON(t, path, &expected)
+			flows := pcaptest.ReadTCP(t, filepath.Join("testdata/captures/ja4", capture))
 			for _, e := range expected {
 				want, _ := e["JA4.1"].(string)
 				if want == "" || !strings.HasPrefix(want, "t") {
@@ -643,7 +626,7 @@ func TestJA4MatchesFoxIO(t *testing.T) {
 					continue
 				}
 				p := New()
-				f.feed(p)
+				f.Replay(p)
 				_, v := p.Report()
 				o, _ := v.(*Object)
 				if o == nil || o.JA4 != want {
