@@ -14,9 +14,12 @@ import (
 
 type memSink struct{ lines [][]byte }
 
-func (m *memSink) Write(l []byte) error { m.lines = append(m.lines, append([]byte(nil), l...)); return nil }
-func (m *memSink) Flush() error         { return nil }
-func (m *memSink) Close() error         { return nil }
+func (m *memSink) Write(l []byte) error {
+	m.lines = append(m.lines, append([]byte(nil), l...))
+	return nil
+}
+func (m *memSink) Flush() error { return nil }
+func (m *memSink) Close() error { return nil }
 
 // tcpPacket serializes an Ethernet/IPv4/TCP packet.
 func tcpPacket(t testing.TB, sport, dport uint16, fromClient bool, flags string, payload []byte) []byte {
