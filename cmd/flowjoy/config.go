@@ -142,8 +142,11 @@ func (d *duration) Set(s string) error {
 	return nil
 }
 
-// distBytes is a byte count or "all" (-1).
-type distBytes struct{ n int64 }
+// distBytes is a byte count or "all" (-1); set says it was given.
+type distBytes struct {
+	n   int64
+	set bool
+}
 
 func (d *distBytes) String() string {
 	if d.n < 0 {
@@ -154,14 +157,14 @@ func (d *distBytes) String() string {
 func (d *distBytes) Type() string { return "bytes" }
 func (d *distBytes) Set(s string) error {
 	if s == "all" {
-		d.n = -1
+		d.n, d.set = -1, true
 		return nil
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
 		return fmt.Errorf("%q is not a byte count or \"all\"", s)
 	}
-	d.n = n
+	d.n, d.set = n, true
 	return nil
 }
 

@@ -1,15 +1,194 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
 	"io"
+	"math"
+	"net"
+	"strings"
+	"sync"
+
+	"github.com/flowjoy/flowjoy/loader"
+	"github.com/flowjoy/flowjoy/userspace/capture/ebpf"
+	"github.com/flowjoy/flowjoy/userspace/event"
+	"github.com/flowjoy/flowjoy/userspace/flowkey"
+	"github.com/flowjoy/flowjoy/userspace/reassembly"
 )
 
-// openEBPF opens the eBPF engine (filled in with the kernel data path).
+// openEBPF loads and attaches the kernel data path on c.interfaces, in
+// this process's network namespace.
+//
+// The kernel copies payload while a flow's budget lasts, and nothing tells
+// it when the parsers are done, so the budget each flow starts with is the
+// largest of --dist-bytes (default ebpf.DefaultDistBytes here, and then
+// byte_dist covers that much), what the parsers may read (their
+// reassembly budget for each direction) and --num-pkts full packets (for
+// the "packets" list). The kernel's budget is shared by
+// both directions while reassembly's is per direction, so a parser that
+// needs bytes of one direction after the other has used up the budget
+// (e.g. a second request on a connection that already carried a large
+// response) sees less than it would in a capture file.
 func openEBPF(c *config) (liveEngine, error) {
-	return nil, errors.New("not built into this binary")
+	if c.filter != "" {
+		return nil, fmt.Errorf("the eBPF engine does not apply filter expressions (%q): use --engine pcap", c.filter)
+	}
+	dist := c.distBytes.n
+	if !c.distBytes.set {
+		dist = ebpf.DefaultDistBytes
+	}
+	eng, err := ebpf.Open(ebpf.Config{
+		Interfaces:  c.interfaces,
+		XDP:         c.xdp,
+		NumPkts:     c.numPkts,
+		DistBytes:   kernelBudget(c, dist),
+		MaxFlows:    c.maxFlows,
+		NoDecap:     !c.decap,
+		IdleTimeout: c.idleTimeout.d,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.distBytes.n = dist // byte_dist covers what the kernel was told
+	e := &ebpfEngine{Engine: eng, names: map[uint32]string{}}
+	for _, i := range eng.Interfaces() {
+		e.names[uint32(i.Index)] = i.Name
+	}
+	return e, nil
 }
 
+// kernelBudget is the payload budget each flow starts with in the kernel.
+func kernelBudget(c *config, dist int64) int {
+	if dist < 0 {
+		return math.MaxInt64 >> 1 // --dist-bytes all: every byte
+	}
+	budget := dist
+	// The "packets" list wants the first --num-pkts packets with payload,
+	// but the kernel sends headers only for the first --num-pkts packets
+	// of either kind (ACKs too); later ones go up only while the budget
+	// lasts. So the budget covers --num-pkts full packets.
+	budget = max(budget, int64(c.numPkts)*int64(maxMTU(c.interfaces)))
+	if c.featureSet == "all" && (*c.protocols["tls"] || *c.protocols["http"] || *c.protocols["ssh"] ||
+		*c.protocols["dns"] || *c.protocols["quic"] || *c.protocols["dhcp"]) {
+		perDir := int64(c.payloadBytes)
+		if perDir <= 0 {
+			perDir = reassembly.DefaultBudget
+		}
+		perDir = min(perDir, reassembly.MaxBudget)
+		budget = max(budget, 2*perDir)
+	}
+	if budget == 0 {
+		return -1 // ebpf.Config: negative means none
+	}
+	return int(budget)
+}
+
+// maxMTU is the largest MTU of the interfaces (1500 if none is known).
+func maxMTU(names []string) int {
+	m := 1500
+	for _, n := range names {
+		if i, err := net.InterfaceByName(n); err == nil {
+			m = max(m, i.MTU)
+		}
+	}
+	return m
+}
+
+// ebpfEngine adapts the eBPF engine to runLive.
+type ebpfEngine struct {
+	*ebpf.Engine
+	names map[uint32]string
+}
+
+func (e *ebpfEngine) Run(ctx context.Context, h eventHandler, lock *sync.Mutex) error {
+	return e.Engine.Run(ctx, &lockedHandler{h: h, lock: lock})
+}
+
+func (e *ebpfEngine) Describe() string {
+	var parts []string
+	for _, i := range e.Interfaces() {
+		in := string(i.Ingress)
+		if in == "" {
+			in = "none"
+		}
+		parts = append(parts, fmt.Sprintf("%s (eBPF: ingress %s, egress %s)", i.Name, in, i.Egress))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (e *ebpfEngine) InterfaceName(ifindex uint32) string { return e.names[ifindex] }
+
+func (e *ebpfEngine) Stats() map[string]uint64 {
+	s := e.Engine.Stats()
+	return map[string]uint64{
+		"kernel_packets":    s.KernelPackets,
+		"kernel_not_ip":     s.NotIP,
+		"samples_written":   s.SamplesWritten,
+		"sample_bytes":      s.SampleBytes,
+		"samples_lost":      s.SamplesLost,
+		"unkeyed_samples":   s.UnkeyedSamples,
+		"insert_failures":   s.InsertFailures,
+		"samples_delivered": s.SamplesDelivered,
+		"bad_samples":       s.BadSamples,
+		"flows_in_map":      uint64(max(s.FlowsInMap, 0)),
+		"flows_idle":        s.FlowsIdle,
+		"flows_evicted":     s.FlowsEvicted,
+	}
+}
+
+func (e *ebpfEngine) Close() { e.Engine.Close() }
+
+// lockedHandler is the pipeline as the eBPF engine's handler: every call
+// takes the lock that runLive's timer shares, and the engine's ticks and
+// evictions reach the pipeline too.
+type lockedHandler struct {
+	h    eventHandler
+	lock *sync.Mutex
+}
+
+func (l *lockedHandler) Packet(p *event.Packet) {
+	l.lock.Lock()
+	l.h.Packet(p)
+	l.lock.Unlock()
+}
+
+func (l *lockedHandler) Counts(c *event.Counts) {
+	l.lock.Lock()
+	l.h.Counts(c)
+	l.lock.Unlock()
+}
+
+func (l *lockedHandler) Tick(now int64) {
+	if t, ok := l.h.(ebpf.TickHandler); ok {
+		l.lock.Lock()
+		t.Tick(now)
+		l.lock.Unlock()
+	}
+}
+
+func (l *lockedHandler) Evicted(key flowkey.Key) {
+	if ev, ok := l.h.(ebpf.EvictHandler); ok {
+		l.lock.Lock()
+		ev.Evicted(key)
+		l.lock.Unlock()
+	}
+}
+
+// cleanupLeftovers removes the TC filters of flowjoy processes that are
+// gone (a SIGKILL leaves clsact filters; tcx and XDP links die with the
+// process), in this network namespace, and says what it removed.
 func cleanupLeftovers(w io.Writer) error {
-	return errors.New("--cleanup: the eBPF engine is not built into this binary")
+	removed, err := loader.Cleanup()
+	for _, r := range removed {
+		fmt.Fprintf(w, "flowjoy: removed %s\n", r)
+	}
+	if err != nil {
+		return fmt.Errorf("--cleanup: %w", err)
+	}
+	if len(removed) == 0 {
+		fmt.Fprintln(w, "flowjoy: nothing left behind to remove")
+	} else {
+		fmt.Fprintf(w, "flowjoy: removed %d leftover filter(s)\n", len(removed))
+	}
+	return nil
 }

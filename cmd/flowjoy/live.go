@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -22,6 +23,9 @@ type liveEngine interface {
 	// every call into h.
 	Run(ctx context.Context, h eventHandler, lock *sync.Mutex) error
 	InterfaceName(ifindex uint32) string
+	// Describe says where and how the engine captures, for one line on
+	// stderr once it does.
+	Describe() string
 	// Stats returns the engine's counters for the summary.
 	Stats() map[string]uint64
 	Close()
@@ -36,6 +40,7 @@ func runLive(c *config, stderr io.Writer) error {
 		return err
 	}
 	defer eng.Close()
+	fmt.Fprintf(stderr, "flowjoy: capturing on %s\n", eng.Describe())
 
 	out, err := sink.Open(c.write)
 	if err != nil {
@@ -121,8 +126,19 @@ func (cp *countingPipeline) Packet(ev *event.Packet) {
 		cp.stop()
 		return
 	}
-	cp.seen++
+	cp.seen += uint64(ev.SegmentCount())
 	cp.Pipeline.Packet(ev)
+}
+
+// Counts are packets too: the eBPF engine delivers most of a flow's
+// packets as counts.
+func (cp *countingPipeline) Counts(c *event.Counts) {
+	if cp.limit > 0 && cp.seen >= cp.limit {
+		cp.stop()
+		return
+	}
+	cp.seen += c.Packets
+	cp.Pipeline.Counts(c)
 }
 
 // openLiveEngine picks the engine: eBPF when it can load, else libpcap
@@ -142,13 +158,20 @@ func openLiveEngine(c *config, stderr io.Writer) (liveEngine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pcapEngine{e}, nil
+	return &pcapEngine{e, c.interfaces}, nil
 }
 
-type pcapEngine struct{ *pcaplive.Engine }
+type pcapEngine struct {
+	*pcaplive.Engine
+	names []string
+}
 
 func (e *pcapEngine) Run(ctx context.Context, h eventHandler, lock *sync.Mutex) error {
 	return e.Engine.Run(ctx, h, lock)
+}
+
+func (e *pcapEngine) Describe() string {
+	return strings.Join(e.names, ", ") + " (libpcap)"
 }
 
 func (e *pcapEngine) Stats() map[string]uint64 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"time"
 
 	"github.com/flowjoy/flowjoy/userspace/pipeline"
@@ -37,8 +38,13 @@ func (s *liveStats) print(w io.Writer, asJSON bool) {
 	}
 	fmt.Fprintf(w, "flowjoy: %d packets (%d not IP, %d malformed, %d truncated), %d flows, %d records, %d evicted, %d active, %.1fs",
 		s.Packets, s.NotIP, s.Malformed, s.Truncated, s.Flows, s.Records, s.Evicted, s.Active, s.Seconds)
-	for k, v := range s.Engine {
-		fmt.Fprintf(w, ", %s %d", k, v)
+	keys := make([]string, 0, len(s.Engine))
+	for k := range s.Engine {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, ", %s %d", k, s.Engine[k])
 	}
 	fmt.Fprintln(w)
 }
