@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/flowjoy/flowjoy/loader"
 	"github.com/flowjoy/flowjoy/userspace/capture/ebpf"
@@ -97,7 +98,8 @@ func maxMTU(names []string) int {
 // ebpfEngine adapts the eBPF engine to runLive.
 type ebpfEngine struct {
 	*ebpf.Engine
-	names map[uint32]string
+	names          map[uint32]string
+	budgetFailures atomic.Uint64
 }
 
 func (e *ebpfEngine) Run(ctx context.Context, h eventHandler, lock *sync.Mutex) error {
@@ -118,10 +120,21 @@ func (e *ebpfEngine) Describe() string {
 
 func (e *ebpfEngine) InterfaceName(ifindex uint32) string { return e.names[ifindex] }
 
+// PayloadDone sets the flow's kernel payload budget to 0: from now on the
+// flow costs the kernel one map update per packet. A failure (the side
+// map is full) only means the kernel keeps copying until its own budget
+// runs out; it is counted.
+func (e *ebpfEngine) PayloadDone(key flowkey.Key) {
+	if e.SetPayloadBudget(key, 0) != nil {
+		e.budgetFailures.Add(1)
+	}
+}
+
 func (e *ebpfEngine) Stats() map[string]uint64 {
 	s := e.Engine.Stats()
 	return map[string]uint64{
 		"kernel_packets":    s.KernelPackets,
+		"budget_failures":   e.budgetFailures.Load(),
 		"kernel_not_ip":     s.NotIP,
 		"samples_written":   s.SamplesWritten,
 		"sample_bytes":      s.SampleBytes,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowjoy/flowjoy/userspace/capture/pcaplive"
 	"github.com/flowjoy/flowjoy/userspace/event"
+	"github.com/flowjoy/flowjoy/userspace/flowkey"
 	"github.com/flowjoy/flowjoy/userspace/pipeline"
 	"github.com/flowjoy/flowjoy/userspace/sink"
 )
@@ -29,6 +30,12 @@ type liveEngine interface {
 	// Stats returns the engine's counters for the summary.
 	Stats() map[string]uint64
 	Close()
+}
+
+// payloadLimiter is an engine that can stop copying a flow's payload when
+// the pipeline needs no more of it (the eBPF engine; libpcap cannot).
+type payloadLimiter interface {
+	PayloadDone(key flowkey.Key)
 }
 
 func runLive(c *config, stderr io.Writer) error {
@@ -48,6 +55,9 @@ func runLive(c *config, stderr io.Writer) error {
 	}
 	pc := c.pipelineConfig()
 	pc.InterfaceName = eng.InterfaceName
+	if limiter, ok := eng.(payloadLimiter); ok {
+		pc.PayloadDone = limiter.PayloadDone
+	}
 	p := pipeline.New(pc, out)
 
 	ctx, cancel := context.WithCancel(context.Background())

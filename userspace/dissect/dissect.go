@@ -141,6 +141,23 @@ func (f *Flow) udp(cfg *Config, dir proto.Dir, ts int64, p *decode.Packet) {
 	f.datagram.Datagram(dir, p.Payload, uint32(len(p.Payload)) < p.PayloadLen, ts)
 }
 
+// Done reports that the flow's parsers want no more payload: no parser is
+// enabled, or the protocol is decided and it has no parser or its parser
+// is done.
+func (f *Flow) Done(cfg *Config) bool {
+	switch {
+	case !cfg.Any():
+		return true
+	case !f.decided:
+		return false
+	case f.stream != nil:
+		return f.stream.Done()
+	case f.datagram != nil:
+		return f.datagram.Done()
+	}
+	return true
+}
+
 // Close ends the flow's input: reassembly flushes what it holds and tells
 // the parser about missing bytes.
 func (f *Flow) Close() {

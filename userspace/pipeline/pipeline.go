@@ -28,6 +28,11 @@ type Config struct {
 	// InterfaceName names an interface index in records (live engines);
 	// nil for files.
 	InterfaceName func(ifindex uint32) string
+	// PayloadDone, when set, is told once per flow that nothing more of
+	// its payload is needed: the packets list is full, byte_dist has its
+	// --dist-bytes, the first data packets are kept and the parsers are
+	// done. The eBPF engine then stops copying the flow's payload.
+	PayloadDone func(key flowkey.Key)
 }
 
 // Stats count what the pipeline saw.
@@ -43,8 +48,9 @@ type Stats struct {
 
 // state is what the pipeline keeps per flow.
 type state struct {
-	features features.Flow
-	dissect  dissect.Flow
+	features    features.Flow
+	dissect     dissect.Flow
+	payloadDone bool // PayloadDone was called
 }
 
 // Pipeline is not safe for concurrent use; an engine calls it from one
@@ -139,6 +145,27 @@ func (h *handler) Packet(f *flow.Flow[state], from flow.Side, ev *event.Packet, 
 		dir = dissect.In
 	}
 	st.dissect.Packet(&h.cfg.Dissect, dir, ev.Timestamp, d)
+	if h.cfg.PayloadDone != nil && !st.payloadDone && d.PayloadLen > 0 && h.needsNoPayload(st) {
+		st.payloadDone = true
+		h.cfg.PayloadDone(f.Key)
+	}
+}
+
+// needsNoPayload reports whether every consumer of a flow's payload has
+// what it wants.
+func (h *handler) needsNoPayload(st *state) bool {
+	fc := &h.cfg.Features
+	fe := &st.features
+	if len(fe.Packets) < fc.NumPkts {
+		return false
+	}
+	if fc.ByteDist && (fc.DistBytes < 0 || fe.Dist == nil || fe.Dist.Bytes < uint64(fc.DistBytes)) {
+		return false
+	}
+	if fc.IDPBytes > 0 && (fe.IDP[0] == nil || fe.IDP[1] == nil) {
+		return false
+	}
+	return st.dissect.Done(&h.cfg.Dissect)
 }
 
 func (h *handler) End(f *flow.Flow[state], why flow.ExpireType, final bool) {

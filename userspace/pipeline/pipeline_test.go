@@ -10,6 +10,7 @@ import (
 	"github.com/flowjoy/flowjoy/userspace/event"
 	"github.com/flowjoy/flowjoy/userspace/features"
 	"github.com/flowjoy/flowjoy/userspace/flow"
+	"github.com/flowjoy/flowjoy/userspace/flowkey"
 )
 
 type memSink struct{ lines [][]byte }
@@ -128,5 +129,25 @@ func BenchmarkPipelinePacket(b *testing.B) {
 		ev.Data = pkts[i&1023]
 		ev.Timestamp = int64(i)
 		p.Packet(&ev)
+	}
+}
+
+// PayloadDone is told once, when the packets list is full and byte_dist
+// has its bytes (no parser enabled: nothing else wants payload).
+func TestPayloadDone(t *testing.T) {
+	cfg := basicConfig()
+	cfg.Features.NumPkts = 3
+	cfg.Features.DistBytes = 10
+	var done []int
+	n := 0
+	cfg.PayloadDone = func(key flowkey.Key) { done = append(done, n) }
+	p := New(cfg, &memSink{})
+	for n = 1; n <= 6; n++ {
+		ev := event.Packet{Timestamp: int64(n), LinkType: event.LinkEthernet, Data: tcpPacket(t, 7000, 80, n%2 == 1, "PA", []byte("four"))}
+		p.Packet(&ev)
+	}
+	// After 3 packets the list is full and 12 >= 10 bytes were counted.
+	if len(done) != 1 || done[0] != 3 {
+		t.Errorf("PayloadDone after packets %v, want once after the 3rd", done)
 	}
 }
