@@ -11,6 +11,7 @@
 package jsontext
 
 import (
+	"encoding/hex"
 	"unicode/utf8"
 )
 
@@ -111,4 +112,16 @@ func unhex(c byte) int {
 		return int(c - 'a' + 10)
 	}
 	return -1
+}
+
+// HexBytes is binary data from the wire written as a lowercase hex string,
+// Joy's encoding for keys, cookies, hardware addresses and option values.
+type HexBytes []byte
+
+// MarshalJSON implements json.Marshaler.
+func (h HexBytes) MarshalJSON() ([]byte, error) {
+	out := make([]byte, 0, 2*len(h)+2)
+	out = append(out, '"')
+	out = hex.AppendEncode(out, h)
+	return append(out, '"'), nil
 }

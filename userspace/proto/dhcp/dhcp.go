@@ -19,7 +19,6 @@
 package dhcp
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"reflect"
 	"strconv"
@@ -82,18 +81,6 @@ func dirString(d proto.Dir) string {
 		return "<"
 	}
 	return ">"
-}
-
-// hexBytes is binary data rendered as a lowercase hex string, as Joy writes
-// chaddr and option values.
-type hexBytes []byte
-
-// MarshalJSON implements json.Marshaler.
-func (h hexBytes) MarshalJSON() ([]byte, error) {
-	out := make([]byte, 0, 2*len(h)+2)
-	out = append(out, '"')
-	out = hex.AppendEncode(out, h)
-	return append(out, '"'), nil
 }
 
 func wire(b []byte) jsontext.WireString { return jsontext.WireString(b) }

@@ -167,11 +167,11 @@ type Route struct {
 
 // ClientIDV4 is option 61 (RFC 2132 §9.14, RFC 4361).
 type ClientIDV4 struct {
-	Type   uint8    `json:"type"`
-	HWAddr string   `json:"hwaddr,omitempty"` // type 1 (Ethernet), 6 bytes
-	IAID   *uint32  `json:"iaid,omitempty"`   // type 255: RFC 4361
-	DUID   *DUID    `json:"duid,omitempty"`
-	ID     hexBytes `json:"id,omitempty"` // any other type
+	Type   uint8             `json:"type"`
+	HWAddr string            `json:"hwaddr,omitempty"` // type 1 (Ethernet), 6 bytes
+	IAID   *uint32           `json:"iaid,omitempty"`   // type 255: RFC 4361
+	DUID   *DUID             `json:"duid,omitempty"`
+	ID     jsontext.HexBytes `json:"id,omitempty"` // any other type
 }
 
 // FQDNV4 is option 81 (RFC 4702).
@@ -185,14 +185,14 @@ type FQDNV4 struct {
 // SubOption is a sub-option kept as raw bytes (relay agent information,
 // vendor-specific data).
 type SubOption struct {
-	Code  int      `json:"code"`
-	Value hexBytes `json:"value"`
+	Code  int               `json:"code"`
+	Value jsontext.HexBytes `json:"value"`
 }
 
 // VendorData is an enterprise's data (options 124 and 125, RFC 3925).
 type VendorData struct {
-	Enterprise uint32   `json:"enterprise"`
-	Data       hexBytes `json:"data"`
+	Enterprise uint32            `json:"enterprise"`
+	Data       jsontext.HexBytes `json:"data"`
 }
 
 func specialV4(o *Option, data []byte) (any, error) {

@@ -51,13 +51,13 @@ var kindsV6 = map[uint16]kind{
 
 // DUID is a DHCP Unique Identifier (RFC 8415 §11, RFC 6355).
 type DUID struct {
-	Type       uint16   `json:"type"`
-	HWType     *uint16  `json:"hwtype,omitempty"`     // LLT, LL
-	Time       *uint32  `json:"time,omitempty"`       // LLT: seconds since 2000-01-01 UTC
-	LLAddr     string   `json:"lladdr,omitempty"`     // LLT, LL: link-layer address
-	Enterprise *uint32  `json:"enterprise,omitempty"` // EN
-	ID         hexBytes `json:"id,omitempty"`         // EN identifier; unknown types: all
-	UUID       hexBytes `json:"uuid,omitempty"`       // UUID (RFC 6355)
+	Type       uint16            `json:"type"`
+	HWType     *uint16           `json:"hwtype,omitempty"`     // LLT, LL
+	Time       *uint32           `json:"time,omitempty"`       // LLT: seconds since 2000-01-01 UTC
+	LLAddr     string            `json:"lladdr,omitempty"`     // LLT, LL: link-layer address
+	Enterprise *uint32           `json:"enterprise,omitempty"` // EN
+	ID         jsontext.HexBytes `json:"id,omitempty"`         // EN identifier; unknown types: all
+	UUID       jsontext.HexBytes `json:"uuid,omitempty"`       // UUID (RFC 6355)
 }
 
 // IA is IA_NA, IA_TA or IA_PD (RFC 8415 §21.4, 21.5, 21.21).
@@ -113,8 +113,8 @@ type LinkLayer struct {
 
 // RemoteID is REMOTE_ID (RFC 4649).
 type RemoteID struct {
-	Enterprise uint32   `json:"enterprise"`
-	ID         hexBytes `json:"id"`
+	Enterprise uint32            `json:"enterprise"`
+	ID         jsontext.HexBytes `json:"id"`
 }
 
 // decodeV6 fills o's Decoded from the option's data.

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/flowjoy/flowjoy/userspace/jsontext"
 )
 
 // TestAgainstTshark runs the parsers over the DHCP frames of public
@@ -456,7 +458,7 @@ func flattenOptionsV6(opts []Option, out map[string][]string) {
 			case 12:
 				add("dhcpv6.unicast", flatten(d)...)
 			case 18:
-				add("dhcpv6.interface_id", hex.EncodeToString([]byte(o.Body.Value.(hexBytes))))
+				add("dhcpv6.interface_id", hex.EncodeToString([]byte(o.Body.Value.(jsontext.HexBytes))))
 			case 19:
 				add("dhcpv6.reconf_msg", flatten(d)...)
 			case 21:

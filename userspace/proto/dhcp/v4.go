@@ -48,7 +48,7 @@ type MessageV4 struct {
 	Yiaddr string              `json:"yiaddr,omitempty"`
 	Siaddr string              `json:"siaddr,omitempty"`
 	Giaddr string              `json:"giaddr,omitempty"`
-	Chaddr hexBytes            `json:"chaddr,omitempty"` // all 16 bytes, as Joy
+	Chaddr jsontext.HexBytes   `json:"chaddr,omitempty"` // all 16 bytes, as Joy
 	Sname  jsontext.WireString `json:"sname,omitempty"`  // up to the first NUL
 	File   jsontext.WireString `json:"file,omitempty"`
 	// Options in wire order; with Option Overload (52) the options carried
@@ -201,7 +201,7 @@ func parseOptionsV4(opts []Option, b []byte, bud *budget) ([]Option, byte, error
 			data = data[:n]
 		}
 		if n > 0 {
-			o.Body.Value = hexBytes(bytes.Clone(data))
+			o.Body.Value = jsontext.HexBytes(bytes.Clone(data))
 		}
 		if err == nil {
 			if code == optOverload && n == 1 {

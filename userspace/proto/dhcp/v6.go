@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/flowjoy/flowjoy/userspace/jsontext"
 	"github.com/flowjoy/flowjoy/userspace/proto"
 )
 
@@ -131,13 +132,13 @@ func parseOptionsV6(b []byte, bud *budget, depth int) ([]Option, error) {
 		if len(data) < n {
 			o.Body.Error = fmt.Sprintf("%d of %d bytes: message ends", len(data), n)
 			if len(data) > 0 {
-				o.Body.Value = hexBytes(clone(data))
+				o.Body.Value = jsontext.HexBytes(clone(data))
 			}
 			return append(opts, o), fmt.Errorf("option %d at offset %d runs past the end", code, i)
 		}
 		data = data[:n]
 		if n > 0 {
-			o.Body.Value = hexBytes(clone(data))
+			o.Body.Value = jsontext.HexBytes(clone(data))
 		}
 		decodeV6(&o, data, bud, depth)
 		opts = append(opts, o)

@@ -34,23 +34,23 @@ type Side struct {
 	// Protocol is the identification string (RFC 4253 §4.2) without its
 	// line end, e.g. "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3".
 	Protocol jsontext.WireString `json:"protocol,omitempty"`
-	Cookie   hexBytes            `json:"cookie,omitempty"`
+	Cookie   jsontext.HexBytes   `json:"cookie,omitempty"`
 	// The ten name-lists, present (even when empty) once KEXINIT was seen.
 	*Lists
 
 	SHostkeyType   jsontext.WireString `json:"s_hostkey_type,omitempty"`
-	SHostkey       hexBytes            `json:"s_hostkey,omitempty"`
+	SHostkey       jsontext.HexBytes   `json:"s_hostkey,omitempty"`
 	SSignatureType jsontext.WireString `json:"s_signature_type,omitempty"`
-	SSignature     hexBytes            `json:"s_signature,omitempty"`
+	SSignature     jsontext.HexBytes   `json:"s_signature,omitempty"`
 	// KexAlgo is the negotiated key exchange method (also chosen.kex).
 	KexAlgo jsontext.WireString `json:"kex_algo,omitempty"`
 	// CKex and SKex are the key exchange values: DH e and f, ECDH Q_C and
 	// Q_S, the hybrids' concatenations; for RSA key exchange the
 	// encrypted secret and the transient key.
-	CKex  hexBytes `json:"c_kex,omitempty"`
-	SKex  hexBytes `json:"s_kex,omitempty"`
-	SGexP hexBytes `json:"s_gex_p,omitempty"`
-	SGexG hexBytes `json:"s_gex_g,omitempty"`
+	CKex  jsontext.HexBytes `json:"c_kex,omitempty"`
+	SKex  jsontext.HexBytes `json:"s_kex,omitempty"`
+	SGexP jsontext.HexBytes `json:"s_gex_p,omitempty"`
+	SGexG jsontext.HexBytes `json:"s_gex_g,omitempty"`
 	// Newkeys says SSH_MSG_NEWKEYS was seen: everything after it is
 	// encrypted. (Joy wrote "true"/"false" as strings.)
 	Newkeys bool `json:"newkeys"`

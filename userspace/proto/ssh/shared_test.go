@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flowjoy/flowjoy/userspace/jsontext"
 	"github.com/flowjoy/flowjoy/userspace/proto/internal/pcaptest"
 )
 
@@ -208,7 +209,7 @@ func compareSide(t *testing.T, dir string, s *Side, ts *tsharkSide) {
 		}
 	}
 	// Key exchange values: tshark names them by method, we by side.
-	checkHex := func(name string, got hexBytes, fields ...string) {
+	checkHex := func(name string, got jsontext.HexBytes, fields ...string) {
 		for _, f := range fields {
 			if w := ts.first(f); w != "" {
 				if hex.EncodeToString(got) != w {

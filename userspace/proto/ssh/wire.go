@@ -2,7 +2,6 @@ package ssh
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -75,16 +74,4 @@ func mpintBits(m []byte) int {
 		return 0
 	}
 	return (len(m)-1)*8 + bits.Len8(m[0])
-}
-
-// hexBytes is binary data from the wire rendered as a lowercase hex string,
-// as Joy writes cookies, keys and signatures.
-type hexBytes []byte
-
-// MarshalJSON implements json.Marshaler.
-func (h hexBytes) MarshalJSON() ([]byte, error) {
-	out := make([]byte, 0, 2*len(h)+2)
-	out = append(out, '"')
-	out = hex.AppendEncode(out, h)
-	return append(out, '"'), nil
 }
