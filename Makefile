@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/flowjoy
 PKGS      := ./...
 FUZZTIME  ?= 2m
-CI_FUZZTIME ?= 5s
+CI_FUZZTIME ?= 20000x
 
 # Debian packages the build, the tests and the demo use.
 DEB_PKGS := clang llvm libpcap-dev libbpf-dev tshark tcpdump bpftool iproute2 \
