@@ -57,14 +57,17 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fs.StringArrayVarP(&c.interfaces, "interface", "i", nil, "capture live on `IFACE` (repeatable)")
 	fs.StringVar(&c.engine, "engine", "auto", "live capture engine: `auto` (eBPF, else libpcap), ebpf or pcap")
 
+	c.idleTimeout.d = flow.DefaultIdleTimeout
+	c.activeTimeout.d = flow.DefaultActiveTimeout
+	c.distBytes.n = -1 // files: every byte
 	fs.Var(&c.idleTimeout, "idle-timeout", "end a flow after this long without packets (`DURATION`: 10s, 1m, or seconds; 0 = never)")
-	fs.Var(&c.activeTimeout, "active-timeout", "write a record for a flow that has lasted this long and go on in a new record with the same flow_id (0 = never)")
+	fs.Var(&c.activeTimeout, "active-timeout", "write a record for a flow that has lasted this `DURATION` and go on in a new record with the same flow_id (0 = never)")
 	fs.IntVar(&c.maxFlows, "max-flows", flow.DefaultMaxFlows, "most flows kept at once; when full, the least recently seen is written early (expire_type \"o\")")
 
 	fs.StringVar(&c.featureSet, "features", "all", "`SET` of features: basic (counts, times, packets list) or all (also byte distribution and every protocol parser)")
 	fs.IntVar(&c.numPkts, "num-pkts", features.DefaultNumPkts, fmt.Sprintf("how many packets the \"packets\" list keeps per flow (`N`, at most %d)", features.MaxNumPkts))
 	fs.BoolVar(&c.zeros, "zeros", false, "list packets without payload too (TCP handshake, ACKs) in \"packets\"")
-	fs.Var(&c.distBytes, "dist-bytes", "cap the payload bytes per flow that byte_dist and entropy cover (`N` or all)")
+	fs.Var(&c.distBytes, "dist-bytes", "cap the payload bytes per flow that byte_dist and entropy cover (`N` or all; the eBPF engine uses 16384 unless given)")
 	fs.IntVar(&c.idpBytes, "idp", 0, "report the first `N` bytes of the first data packet of each direction (idp_out, idp_in); 0 = off")
 	fs.BoolVar(&c.byteDist, "byte-dist", true, "report byte_dist, its mean and std, and entropy")
 	fs.IntVar(&c.payloadBytes, "payload-bytes", 0, "reassemble at most `N` bytes of each TCP direction for the protocol parsers (0 = default, enough for a TLS certificate chain)")

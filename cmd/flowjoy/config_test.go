@@ -53,6 +53,12 @@ func TestFlags(t *testing.T) {
 			t.Errorf("%v accepted", bad)
 		}
 	}
+	// --help shows the real defaults.
+	for name, want := range map[string]string{"idle-timeout": "10s", "active-timeout": "30s", "dist-bytes": "all", "num-pkts": "50"} {
+		if got := newFlagSet(&config{}).Lookup(name).DefValue; got != want {
+			t.Errorf("--%s default shown as %q, want %q", name, got, want)
+		}
+	}
 	for _, name := range []string{"byte-dist", "decap", "redact", "tls", "quic", "dns", "http", "ssh", "dhcp", "progress"} {
 		if fs.Lookup("no-"+name) == nil {
 			t.Errorf("--%s has no --no-%s", name, name)

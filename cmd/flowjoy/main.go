@@ -38,7 +38,7 @@ func run(args []string, stderr io.Writer) int {
 	var c config
 	fs := newFlagSet(&c)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { printUsage(stderr, fs) }
+	fs.Usage = func() {} // --help prints below; errors print a hint
 
 	args, joyFilter, err := translateJoyArgs(args)
 	if err == nil {
@@ -57,15 +57,6 @@ func run(args []string, stderr io.Writer) int {
 		return 0
 	}
 	c.filter = strings.TrimSpace(strings.Join(append(fs.Args(), joyFilter), " "))
-	if !fs.Changed("idle-timeout") {
-		c.idleTimeout.d = flow.DefaultIdleTimeout
-	}
-	if !fs.Changed("active-timeout") {
-		c.activeTimeout.d = flow.DefaultActiveTimeout
-	}
-	if !fs.Changed("dist-bytes") {
-		c.distBytes.n = -1 // the file engine sees every byte
-	}
 	if err := c.validate(); err != nil {
 		fmt.Fprintf(stderr, "flowjoy: %v\nRun 'flowjoy --help' for usage.\n", err)
 		return 2
