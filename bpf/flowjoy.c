@@ -8,10 +8,10 @@
 //
 // The kernel does the least it must. Every IP packet is keyed and either
 // copied to userspace as a sample (the first num_pkts packets of a flow,
-// and payload while the flow's byte budget lasts) or counted in the flow's
-// map entry; never both, so userspace adds samples and counter deltas
-// without double counting. All policy (timeouts, budgets, eviction) lives
-// in Go.
+// and payload while the byte budget of its direction lasts) or counted in
+// the flow's map entry; never both, so userspace adds samples and counter
+// deltas without double counting. All policy (timeouts, budgets,
+// eviction) lives in Go.
 //
 // What the kernel cannot key the way userspace's decoder does (IP
 // fragments, tunnels that userspace decapsulates, MPLS, PPPoE, malformed or
@@ -53,7 +53,11 @@ struct fj_dir {
 
 struct fj_flow {
 	struct fj_dir dir[2]; // [0]: sent by key.src, [1]: sent by key.dst
-	__s64 budget;         // payload bytes that may still be copied; <= 0: none
+	// Payload bytes of each direction (indexed as dir) that may still be
+	// copied; <= 0: none. Per direction, as userspace reassembles each
+	// TCP direction with its own budget: a download that uses up its
+	// direction's budget leaves the other direction's records alone.
+	__s64 budget[2];
 	__u64 last_seen_ns;   // any packet, sampled or not: for idle expiry
 	__u32 samples;        // header samples claimed, up to num_pkts
 	__u32 budget_gen;     // the budget_gen whose overrides this flow has applied
@@ -97,6 +101,7 @@ const struct fj_stats *unused_fj_stats __attribute__((unused));
 
 // Configuration set by userspace before load (verifier constants).
 volatile const __u32 num_pkts = 50;
+// The payload budget each direction of a new flow starts with.
 volatile const __s64 init_budget = 16384;
 // Above this many unread bytes a submit wakes the reader; below it the
 // reader finds samples when its short poll deadline passes (a wakeup per
@@ -570,7 +575,8 @@ __attribute__((noinline)) int fj_emit_xdp(struct xdp_md *ctx, struct fj_sample *
 	return fj_emit(ctx, 1, hdr);
 }
 
-// fj_apply_override picks up a budget userspace set for this flow.
+// fj_apply_override picks up a budget userspace set for this flow: it
+// becomes the remaining budget of both directions.
 static __always_inline void fj_apply_override(struct fj_key *k, struct fj_flow *f)
 {
 	__u32 gen = budget_gen;
@@ -579,7 +585,9 @@ static __always_inline void fj_apply_override(struct fj_key *k, struct fj_flow *
 	f->budget_gen = gen;
 	__s64 *o = bpf_map_lookup_elem(&budget_overrides, k);
 	if (o) {
-		f->budget = *o;
+		__s64 b = *o;
+		f->budget[0] = b;
+		f->budget[1] = b;
 		bpf_map_delete_elem(&budget_overrides, k);
 	}
 }
@@ -609,7 +617,8 @@ static __always_inline struct fj_flow *fj_flow_entry(struct fj_key *ck, struct f
 
 	struct fj_flow init;
 	__builtin_memset(&init, 0, sizeof(init));
-	init.budget = init_budget;
+	init.budget[0] = init_budget;
+	init.budget[1] = init_budget;
 	init.budget_gen = budget_gen; // overrides written before this entry are stale
 	long err = bpf_map_update_elem(&flows, ck, &init, BPF_NOEXIST);
 	if (err && err != -EEXIST) {
@@ -679,16 +688,18 @@ static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 		} else {
 			f->last_seen_ns = m->now;
 			fj_apply_override(&ck, f);
-			// Claim a header sample slot, then payload budget.
+			// Claim a header sample slot (shared by both
+			// directions), then payload budget (this direction's).
 			// Racing CPUs may overshoot the budget by a packet;
 			// the sample count is exact.
 			if (f->samples < num_pkts && __sync_fetch_and_add(&f->samples, 1) < num_pkts)
 				sample = 1;
+			__s64 *budget = side ? &f->budget[1] : &f->budget[0];
 			__u32 pay = 0;
-			if (pay_cap && f->budget > 0) {
-				__s64 left = f->budget;
+			if (pay_cap && *budget > 0) {
+				__s64 left = *budget;
 				pay = left < pay_cap ? (__u32)left : pay_cap;
-				__sync_fetch_and_sub(&f->budget, (__s64)pay);
+				__sync_fetch_and_sub(budget, (__s64)pay);
 				sample = 1;
 			}
 			cap = hdr_cap + pay;

@@ -27,7 +27,7 @@ type FlowjoyFjDir struct {
 type FlowjoyFjFlow struct {
 	_          structs.HostLayout
 	Dir        [2]FlowjoyFjDir
-	Budget     int64
+	Budget     [2]int64
 	LastSeenNs uint64
 	Samples    uint32
 	BudgetGen  uint32

@@ -20,16 +20,13 @@ import (
 // openEBPF loads and attaches the kernel data path on c.interfaces, in
 // this process's network namespace.
 //
-// The kernel copies payload while a flow's budget lasts, and nothing tells
-// it when the parsers are done, so the budget each flow starts with is the
-// largest of --dist-bytes (default ebpf.DefaultDistBytes here, and then
-// byte_dist covers that much), what the parsers may read (their
-// reassembly budget for each direction) and --num-pkts full packets (for
-// the "packets" list). The kernel's budget is shared by
-// both directions while reassembly's is per direction, so a parser that
-// needs bytes of one direction after the other has used up the budget
-// (e.g. a second request on a connection that already carried a large
-// response) sees less than it would in a capture file.
+// The kernel copies payload of each direction of a flow while that
+// direction's budget lasts, until the pipeline says it needs no more
+// (PayloadDone); see kernelBudget for what each direction starts with.
+// The budgets are per direction, as reassembly's are, so a parser that
+// needs bytes of one direction after the other carried a large transfer
+// (a client's close_notify after a download) sees them as it would in a
+// capture file.
 func openEBPF(c *config) (liveEngine, error) {
 	if c.filter != "" {
 		return nil, fmt.Errorf("the eBPF engine does not apply filter expressions (%q): use --engine pcap", c.filter)
@@ -58,7 +55,18 @@ func openEBPF(c *config) (liveEngine, error) {
 	return e, nil
 }
 
-// kernelBudget is the payload budget each flow starts with in the kernel.
+// kernelBudget is the payload budget each direction of a flow starts with
+// in the kernel: the largest of --dist-bytes (default
+// ebpf.DefaultDistBytes here, and then byte_dist covers that much: the
+// first dist bytes of the flow hold at most dist of either direction),
+// what the parsers may read of one direction (their reassembly budget,
+// which is per direction too, so no factor for the two directions) and
+// --num-pkts full packets (for the "packets" list).
+//
+// The kernel's budget counts payload on the wire and reassembly's counts
+// stream bytes, so a retransmission inside the budget costs the kernel
+// bytes that reassembly does not count: on a lossy path a parser may then
+// see up to that many fewer bytes of the direction than in a capture.
 func kernelBudget(c *config, dist int64) int {
 	if dist < 0 {
 		return math.MaxInt64 >> 1 // --dist-bytes all: every byte
@@ -76,7 +84,7 @@ func kernelBudget(c *config, dist int64) int {
 			perDir = reassembly.DefaultBudget
 		}
 		perDir = min(perDir, reassembly.MaxBudget)
-		budget = max(budget, 2*perDir)
+		budget = max(budget, perDir)
 	}
 	if budget == 0 {
 		return -1 // ebpf.Config: negative means none

@@ -7,9 +7,10 @@ import (
 )
 
 // SetPayloadBudget sets how many more payload bytes the kernel may copy
-// for a flow (either direction's key): what its parsers and byte_dist
-// still want; 0 when they are done. After that the flow costs the kernel
-// one map update per packet. It may be called from any goroutine.
+// of each direction of a flow (either direction's key): what its parsers
+// and byte_dist still want; 0 when they are done, which stops both
+// directions. After that the flow costs the kernel one map update per
+// packet. It may be called from any goroutine.
 //
 // The budget goes into a side map that the kernel applies to the flow's
 // entry at its next packet: userspace never writes the entry itself,

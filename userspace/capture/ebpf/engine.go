@@ -4,7 +4,9 @@
 // and keeps the kernel's flow map within bounds.
 //
 // The kernel copies the first NumPkts packets of each flow, and payload
-// while the flow's byte budget lasts, into a ring buffer; it counts every
+// while the byte budget of its direction lasts (each direction of a flow
+// has its own, as each TCP direction is reassembled with its own budget),
+// into a ring buffer; it counts every
 // other packet in a hash map. A packet is either sampled or counted, never
 // both, so the flow table adds Packets and Counts without double counting.
 // Counters are cumulative in the kernel; the engine reads them every
@@ -56,9 +58,10 @@ type Config struct {
 	// NumPkts is how many packets of each flow are sampled with their
 	// headers (Joy's --num-pkts). 0 means DefaultNumPkts; negative, none.
 	NumPkts int
-	// DistBytes is the payload budget each flow starts with, in bytes:
-	// what byte_dist and the protocol parsers may see. SetPayloadBudget
-	// changes it per flow. 0 means DefaultDistBytes; negative, none.
+	// DistBytes is the payload budget each direction of a flow starts
+	// with, in bytes: what byte_dist and the protocol parsers may see of
+	// that direction. SetPayloadBudget changes it per flow. 0 means
+	// DefaultDistBytes; negative, none.
 	DistBytes int
 	// MaxFlows is the size of the kernel's flow map.
 	MaxFlows int

@@ -11,11 +11,13 @@ import (
 )
 
 // TestPayloadBudget checks how many samples a flow costs and how much
-// payload they carry, for the starting budget and for budgets set while
-// the flow runs. Datagrams go one at a time, each echoed, so the kernel
-// sees the flow's packets in a known order.
+// payload they carry in each direction, for the starting budget and for
+// budgets set while the flow runs. Each direction has its own budget;
+// header sample slots are shared. Datagrams go one at a time, each
+// echoed, so the kernel sees the flow's packets in a known order.
 func TestPayloadBudget(t *testing.T) {
 	const size = 300
+	type want struct{ samples, payload int }
 	for _, tc := range []struct {
 		name      string
 		numPkts   int
@@ -23,19 +25,21 @@ func TestPayloadBudget(t *testing.T) {
 		first     int   // datagrams exchanged before the budget is set
 		set       int64 // budget set after them; -1: none set
 		then      int   // datagrams exchanged after
-		samples   int   // want samples, both directions
-		payload   int   // want payload bytes in them
+		up, down  want  // samples and their payload bytes, each direction
 	}{
-		// slot+300, slot+300, 300, 100 (budget spent), then counts.
-		{"starting budget", 2, 1000, 10, -1, 0, 4, 1000},
-		{"no budget", 3, -1, 10, -1, 0, 3, 0},
-		{"budget bigger than the flow", 1, 1 << 20, 10, -1, 0, 20, 20 * size},
-		// 1 header sample; then 300 + 200 of the new budget.
-		{"raised from nothing", 1, -1, 1, 500, 5, 1 + 2, 500},
-		// slot+300, 300; then nothing more.
-		{"lowered to zero", 1, 10000, 1, 0, 5, 2, 600},
-		// slot+300, 300, 300; then 100 more of the lowered budget.
-		{"lowered", 1, 10000, 1, 400, 5, 2 + 2, 600 + 400},
+		// Each way: slot+300 (slots: the first up and down), 300,
+		// 300, 100 (that direction's budget spent), then counts.
+		{"starting budget", 2, 1000, 10, -1, 0, want{4, 1000}, want{4, 1000}},
+		// Slots: up, down, up.
+		{"no budget", 3, -1, 10, -1, 0, want{2, 0}, want{1, 0}},
+		{"budget bigger than the flow", 1, 1 << 20, 10, -1, 0, want{10, 10 * size}, want{10, 10 * size}},
+		// 1 header sample; then 300 + 200 of the new budget each way.
+		{"raised from nothing", 1, -1, 1, 500, 5, want{1 + 2, 500}, want{2, 500}},
+		// slot+300 and 300 back; then nothing more either way.
+		{"lowered to zero", 1, 10000, 1, 0, 5, want{1, 300}, want{1, 300}},
+		// slot+300 and 300 back; then 300 + 100 more of the lowered
+		// budget each way.
+		{"lowered", 1, 10000, 1, 400, 5, want{1 + 2, 300 + 400}, want{1 + 2, 300 + 400}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tb := newTestbed(t)
@@ -58,11 +62,85 @@ func TestPayloadBudget(t *testing.T) {
 				t.Errorf("totals: up %d packets %d bytes, down %d packets %d bytes; sent %d of %d bytes each way",
 					up.packets, up.bytes, down.packets, down.bytes, n, size)
 			}
-			if s := up.samples + down.samples; s != tc.samples {
-				t.Errorf("%d samples, want %d", s, tc.samples)
+			for _, d := range []struct {
+				name string
+				got  dirTotals
+				want want
+			}{{"up", up, tc.up}, {"down", down, tc.down}} {
+				if d.got.samples != d.want.samples || d.got.sampledPayload != d.want.payload {
+					t.Errorf("%s: %d samples carrying %d payload bytes, want %d carrying %d",
+						d.name, d.got.samples, d.got.sampledPayload, d.want.samples, d.want.payload)
+				}
 			}
-			if b := up.sampledPayload + down.sampledPayload; b != tc.payload {
-				t.Errorf("samples carried %d payload bytes, want %d", b, tc.payload)
+		})
+	}
+}
+
+// TestPayloadBudgetPerDirection proves that the directions' budgets are
+// independent: the client sends 300-byte datagrams and the server answers
+// each with 10 bytes until the client's direction has used up its budget;
+// then the server answers with 300 bytes, and its direction still has
+// most of its budget for them. A budget set by SetPayloadBudget applies to
+// both directions, whatever each had left; 0 stops both.
+func TestPayloadBudgetPerDirection(t *testing.T) {
+	const (
+		budget     = 1000
+		size       = 300 // the client's datagrams, and the server's later answers
+		small      = 10  // the server's first answers
+		first      = 10  // exchanges with small answers: the client's budget runs out
+		then       = 5   // exchanges with answers of size bytes
+		upPayload  = budget
+		upSamples  = 4 // 300, 300, 300, 100
+		downFirst  = first * small
+		downBudget = budget - downFirst // what the server's direction has left
+	)
+	type want struct{ samples, payload int }
+	for _, tc := range []struct {
+		name     string
+		set      int64 // budget set after the first exchanges; -1: none set
+		up, down want
+	}{
+		// The server's direction: 10 answers of 10 bytes, then 300,
+		// 300, 300 of its remaining 900 bytes, then counts.
+		{"untouched", -1, want{upSamples, upPayload}, want{first + downBudget/size, downFirst + downBudget}},
+		// 0 stops the server's direction too, though it had 900 left.
+		{"set to zero", 0, want{upSamples, upPayload}, want{first, downFirst}},
+		// 200 more for each direction: the client's exhausted one too.
+		{"set to 200", 200, want{upSamples + 1, upPayload + 200}, want{first + 1, downFirst + 200}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := newTestbed(t)
+			r := tb.start(Config{NumPkts: -1, DistBytes: budget})
+			p := tb.newUDPPair(tb.hB, tb.hA, tb.a4)
+			p.exchangeReply(first, size, small)
+			if tc.set >= 0 {
+				k := key(p.client, p.server, flowkey.ProtoUDP, 0, tb.ifIndexA)
+				if err := r.eng.SetPayloadBudget(k, uint32(tc.set)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p.exchangeReply(then, size, size)
+			r.stop(t)
+
+			up := r.col.get(key(p.client, p.server, flowkey.ProtoUDP, 0, tb.ifIndexA))
+			down := r.col.get(key(p.server, p.client, flowkey.ProtoUDP, 0, tb.ifIndexA))
+			if n := uint64(first + then); up.packets != n || down.packets != n ||
+				up.bytes != n*size || down.bytes != first*small+then*size {
+				t.Errorf("totals: up %d packets %d bytes, down %d packets %d bytes; sent %d each way, %d bytes up, %d down",
+					up.packets, up.bytes, down.packets, down.bytes, n, n*size, first*small+then*size)
+			}
+			for _, d := range []struct {
+				name string
+				got  dirTotals
+				want want
+			}{{"up", up, tc.up}, {"down", down, tc.down}} {
+				if d.got.samples != d.want.samples || d.got.sampledPayload != d.want.payload {
+					t.Errorf("%s: %d samples carrying %d payload bytes, want %d carrying %d",
+						d.name, d.got.samples, d.got.sampledPayload, d.want.samples, d.want.payload)
+				}
+			}
+			if tc.set < 0 && down.sampledPayload <= downFirst {
+				t.Errorf("the server's direction stopped when the client's budget ran out")
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ type udpPair struct {
 	tb             *testbed
 	srv, cl        *net.UDPConn
 	client, server netip.AddrPort
+	reply          atomic.Int64 // size of the server's answers; 0: the request's
 }
 
 // newUDPPair starts an echo server in namespace `to` at addr and a client
@@ -37,7 +39,11 @@ func (tb *testbed) newUDPPair(from, to netns.NsHandle, addr netip.Addr) *udpPair
 			if err != nil {
 				return
 			}
-			p.srv.WriteTo(buf[:m], peer)
+			out := buf[:m]
+			if r := int(p.reply.Load()); r > 0 {
+				out = bytes.Repeat([]byte{'x'}, r)
+			}
+			p.srv.WriteTo(out, peer)
 		}
 	}()
 	p.server = addrPort(p.srv.LocalAddr())
@@ -54,6 +60,14 @@ func (tb *testbed) newUDPPair(from, to netns.NsHandle, addr netip.Addr) *udpPair
 // that none is dropped and the kernel sees them in a known order.
 func (p *udpPair) exchange(n, size int) {
 	p.tb.t.Helper()
+	p.exchangeReply(n, size, size)
+}
+
+// exchangeReply sends n datagrams of size bytes and waits for each answer
+// of reply bytes, in turn.
+func (p *udpPair) exchangeReply(n, size, reply int) {
+	p.tb.t.Helper()
+	p.reply.Store(int64(reply))
 	msg := bytes.Repeat([]byte{'x'}, size)
 	buf := make([]byte, 65536)
 	for i := range n {
@@ -61,8 +75,8 @@ func (p *udpPair) exchange(n, size int) {
 			p.tb.t.Fatalf("datagram %d: %v", i, err)
 		}
 		p.cl.SetReadDeadline(time.Now().Add(3 * time.Second))
-		if m, err := p.cl.Read(buf); err != nil || m != size {
-			p.tb.t.Fatalf("echo of datagram %d: %d bytes, %v", i, m, err)
+		if m, err := p.cl.Read(buf); err != nil || m != reply {
+			p.tb.t.Fatalf("answer to datagram %d: %d bytes, want %d; %v", i, m, reply, err)
 		}
 	}
 }
