@@ -1,26 +1,50 @@
 #!/usr/bin/env bash
-# `make bench [CAPTURE=file]`: packets/s, MB/s and allocations per packet of
-# the basic and all feature sets, and their ratio to a read-only pass over
-# the same file in the same run. Without CAPTURE it makes a deterministic
-# capture of 1 M packets in 100 k flows.
+# `make bench [CAPTURE=file]`: for the deterministic capture (1 M packets in
+# 100 k flows, made once by tests/mkcapture) and for CAPTURE if given, the
+# packets/s, MB/s and allocations per packet of the basic and all feature
+# sets measured in-process (one pipeline per core, as the command runs),
+# their ratio to a read-only pass over the same file in the same run, and
+# the wall time, packets/s and peak RSS of the real binary (bin/flowjoy,
+# under /usr/bin/time -v, records written to /dev/null).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-capture=${1:-}
-if [ -z "$capture" ]; then
-  capture=${TMPDIR:-/tmp}/flowjoy-bench-100k.pcap
-  [ -s "$capture" ] || go run ./tests/mkcapture -flows 100000 -o "$capture"
-fi
-echo "capture: $capture ($(du -h "$capture" | cut -f1))"
-out=$(FLOWJOY_BENCH_CAPTURE=$capture go test ./tests/ -run '^$' -bench '^Benchmark(ReadOnly|Basic|All)$' -benchtime 3x -count 1)
-echo "$out" | grep -E '^Benchmark'
-echo "$out" | awk '
-  /^Benchmark/ {
-    name=$1; sub(/-[0-9]+$/, "", name); sub(/^Benchmark/, "", name)
-    for (i = 2; i < NF; i++) { if ($(i+1) == "pkts/s") pps[name]=$i; if ($(i+1) == "allocs/pkt") apk[name]=$i }
-    n[name]=1
-  }
-  END {
-    if (!("ReadOnly" in pps)) exit 1
-    for (s in n) if (s != "ReadOnly")
-      printf "%-8s %12.0f pkts/s  %5.2fx the read-only pass  %.3f allocs/packet\n", s, pps[s], pps[s]/pps["ReadOnly"], apk[s]
-  }'
+gen=${TMPDIR:-/tmp}/flowjoy-bench-100k.pcap
+[ -s "$gen" ] || go run ./tests/mkcapture -flows 100000 -o "$gen"
+captures=("$gen")
+[ -n "${1:-}" ] && captures+=("$1")
+go build -o bin/flowjoy ./cmd/flowjoy
+command -v /usr/bin/time >/dev/null || { echo "bench: /usr/bin/time is missing (apt-get install time)"; exit 1; }
+
+for capture in "${captures[@]}"; do
+  echo "== capture: $capture ($(du -h "$capture" | cut -f1)), GOMAXPROCS=$(nproc) unless set"
+  out=$(FLOWJOY_BENCH_CAPTURE=$capture go test ./tests/ -run '^$' -bench '^Benchmark(ReadOnly|Basic|All)$' -benchtime 3x -count 1)
+  echo "$out" | grep -E '^Benchmark'
+  echo "$out" | awk '
+    /^Benchmark/ {
+      name=$1; sub(/-[0-9]+$/, "", name); sub(/^Benchmark/, "", name)
+      for (i = 2; i < NF; i++) {
+        if ($(i+1) == "pkts/s") pps[name]=$i
+        if ($(i+1) == "allocs/pkt") apk[name]=$i
+        if ($(i+1) == "MB/s") mbs[name]=$i
+      }
+      n[name]=1
+    }
+    END {
+      if (!("ReadOnly" in pps)) exit 1
+      printf "in-process  %-8s %12.0f pkts/s  %8.1f MB/s\n", "read-only", pps["ReadOnly"], mbs["ReadOnly"]
+      for (s in n) if (s != "ReadOnly")
+        printf "in-process  %-8s %12.0f pkts/s  %8.1f MB/s  %5.3fx the read-only pass  %.3f allocs/packet\n", s, pps[s], mbs[s], pps[s]/pps["ReadOnly"], apk[s]
+    }'
+  size=$(stat -c %s "$capture")
+  for features in basic all; do
+    stats=$(mktemp)
+    /usr/bin/time -v -o "$stats.time" bin/flowjoy -r "$capture" --features "$features" --stats-json -w /dev/null 2>"$stats" >/dev/null
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$stats.time")
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$stats.time")
+    cpu=$(awk -F': ' '/Percent of CPU/ {print $2}' "$stats.time")
+    read -r pkts secs < <(python3 -c 'import json,sys; s=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(s["packets"], s["seconds"])' <"$stats")
+    awk -v f="$features" -v rss="$rss" -v wall="$wall" -v cpu="$cpu" -v pkts="$pkts" -v secs="$secs" -v size="$size" 'BEGIN {
+      printf "binary      %-8s %12.0f pkts/s  %8.1f MB/s  peak RSS %6.1f MB  wall %s  CPU %s\n", f, pkts/secs, size/secs/1e6, rss/1024, wall, cpu }'
+    rm -f "$stats" "$stats.time"
+  done
+done

@@ -12,6 +12,7 @@ import (
 	"github.com/flowjoy/flowjoy/userspace/features"
 	"github.com/flowjoy/flowjoy/userspace/flow"
 	"github.com/flowjoy/flowjoy/userspace/pipeline"
+	"github.com/flowjoy/flowjoy/userspace/shard"
 )
 
 // The benchmarks run over the capture named by FLOWJOY_BENCH_CAPTURE
@@ -78,7 +79,7 @@ func benchFile(b *testing.B, process func(*event.Packet), finish func()) {
 
 func BenchmarkReadOnly(b *testing.B) { benchFile(b, nil, nil) }
 
-func benchPipeline(b *testing.B, all bool) {
+func benchPipeline(b *testing.B, all bool, shards int) {
 	cfg := pipeline.Config{
 		Flow:     flow.DefaultConfig(),
 		Features: features.Config{NumPkts: features.DefaultNumPkts, DistBytes: -1, ByteDist: all},
@@ -88,10 +89,10 @@ func benchPipeline(b *testing.B, all bool) {
 			cfg.Dissect.Enable(p)
 		}
 	}
-	var p *pipeline.Pipeline
+	var p *shard.Sharder
 	benchFile(b, func(ev *event.Packet) {
 		if p == nil {
-			p = pipeline.New(cfg, discard{})
+			p = shard.New(cfg, discard{}, shards)
 		}
 		p.Packet(ev)
 	}, func() {
@@ -100,5 +101,7 @@ func benchPipeline(b *testing.B, all bool) {
 	})
 }
 
-func BenchmarkBasic(b *testing.B) { benchPipeline(b, false) }
-func BenchmarkAll(b *testing.B)   { benchPipeline(b, true) }
+// The benchmarks run as the command does: one pipeline per core
+// (GOMAXPROCS; -cpu 1 measures one pipeline).
+func BenchmarkBasic(b *testing.B) { benchPipeline(b, false, runtime.GOMAXPROCS(0)) }
+func BenchmarkAll(b *testing.B)   { benchPipeline(b, true, runtime.GOMAXPROCS(0)) }

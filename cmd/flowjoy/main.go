@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 	"github.com/flowjoy/flowjoy/userspace/features"
 	"github.com/flowjoy/flowjoy/userspace/flow"
 	"github.com/flowjoy/flowjoy/userspace/pipeline"
+	"github.com/flowjoy/flowjoy/userspace/shard"
 	"github.com/flowjoy/flowjoy/userspace/sink"
 )
 
@@ -143,7 +145,9 @@ func runFiles(c *config, stderr io.Writer) error {
 		st.noteCorrupt(f, err)
 		fmt.Fprintf(stderr, "flowjoy: warning: %v; flows seen so far are kept\n", err)
 	})
-	p := pipeline.New(c.pipelineConfig(), out)
+	// One pipeline per core, each fed the flows of a shard of the key
+	// space (userspace/shard); GOMAXPROCS=1 gives a single pipeline.
+	p := shard.New(c.pipelineConfig(), out, runtime.GOMAXPROCS(0))
 
 	// SIGINT/SIGTERM end the input: closing the files also wakes a read
 	// blocked on a pipe (-r -), and the flows seen so far are written.

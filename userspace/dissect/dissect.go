@@ -60,17 +60,24 @@ func StatsSnapshot() Stats {
 }
 
 // Flow is the dissection state of one flow; its zero value is a flow
-// whose protocol is not decided yet.
+// whose protocol is not decided yet. It is kept for every flow in the
+// table, so it is small: the parser and reassembly state is allocated
+// only when a parser is chosen.
 type Flow struct {
-	decided  bool
+	decided bool
+	synSeen [2]bool
+	isn     [2]uint32 // SYN sequence numbers seen before a parser existed
+	*parsed           // nil unless a parser was chosen
+}
+
+// parsed is the state of a flow that has a parser.
+type parsed struct {
 	stream   proto.Stream
 	datagram proto.Datagram
 	// extra reporters that ride along (QUIC's TLS object).
 	extra    []proto.Reporter
 	reasm    [2]reassembly.Direction
 	deliver  [2]deliverer
-	isn      [2]uint32 // SYN sequence numbers seen before a parser existed
-	synSeen  [2]bool
 	reported bool
 }
 
@@ -96,10 +103,11 @@ func (f *Flow) tcp(cfg *Config, dir proto.Dir, ts int64, p *decode.Packet) {
 			return
 		}
 		f.decided = true
-		f.stream = chooseStream(cfg, dir, p)
-		if f.stream == nil {
+		stream := chooseStream(cfg, dir, p)
+		if stream == nil {
 			return
 		}
+		f.parsed = &parsed{stream: stream}
 		stats.streams.Add(1)
 		limiter := cfg.Limiter
 		if limiter == nil {
@@ -114,7 +122,7 @@ func (f *Flow) tcp(cfg *Config, dir proto.Dir, ts int64, p *decode.Packet) {
 			}
 		}
 	}
-	if f.stream == nil {
+	if f.parsed == nil {
 		return
 	}
 	f.reasm[dir].Segment(p.Seq, p.TCPFlags, p.Payload, p.PayloadLen, ts, &f.deliver[dir])
@@ -130,12 +138,13 @@ func (f *Flow) udp(cfg *Config, dir proto.Dir, ts int64, p *decode.Packet) {
 			return
 		}
 		f.decided = true
-		f.datagram, f.extra = chooseDatagram(cfg, dir, p)
-		if f.datagram != nil {
+		datagram, extra := chooseDatagram(cfg, dir, p)
+		if datagram != nil {
+			f.parsed = &parsed{datagram: datagram, extra: extra}
 			stats.datagrams.Add(1)
 		}
 	}
-	if f.datagram == nil || f.datagram.Done() {
+	if f.parsed == nil || f.datagram == nil || f.datagram.Done() {
 		return
 	}
 	f.datagram.Datagram(dir, p.Payload, uint32(len(p.Payload)) < p.PayloadLen, ts)
@@ -150,6 +159,8 @@ func (f *Flow) Done(cfg *Config) bool {
 		return true
 	case !f.decided:
 		return false
+	case f.parsed == nil:
+		return true
 	case f.stream != nil:
 		return f.stream.Done()
 	case f.datagram != nil:
@@ -161,7 +172,7 @@ func (f *Flow) Done(cfg *Config) bool {
 // Close ends the flow's input: reassembly flushes what it holds and tells
 // the parser about missing bytes.
 func (f *Flow) Close() {
-	if f.stream != nil {
+	if f.parsed != nil && f.stream != nil {
 		f.reasm[0].Close(&f.deliver[0])
 		f.reasm[1].Close(&f.deliver[1])
 	}
@@ -172,7 +183,7 @@ func (f *Flow) Close() {
 // last record (final), so records split by the active timeout do not
 // repeat it.
 func (f *Flow) Report(dst []proto.Object, final bool) []proto.Object {
-	if f.reported {
+	if f.parsed == nil || f.reported {
 		return dst
 	}
 	var main proto.Reporter

@@ -33,6 +33,10 @@ const (
 	MaxNumPkts     = 1000
 )
 
+// firstCap is the capacity of the packets and IP id lists when they are
+// first allocated.
+const firstCap = 4
+
 // Packet is one entry of the packets list.
 type Packet struct {
 	Len  uint32 // transport payload bytes from the length fields
@@ -40,15 +44,50 @@ type Packet struct {
 	TS   int64  // ns
 }
 
-// Flow is the feature state of one record.
+// Flow is the feature state of one record. It is kept for every flow in
+// the table, so what most flows never use (the byte distribution, --idp,
+// tunnels) is behind pointers allocated on first use.
 type Flow struct {
 	Packets []Packet
 	Dist    *ByteDist // nil until the first payload byte
 	IP      [2]IPInfo
 	TCP     TCPInfo
 	ICMP    ICMPInfo
-	IDP     [2][]byte
-	Tunnel  TunnelInfo
+	// Rare is nil until the flow has an --idp packet or a tunnel.
+	Rare *Rare
+}
+
+// Rare holds the features few flows have.
+type Rare struct {
+	IDP    [2][]byte
+	Tunnel TunnelInfo
+}
+
+// IDP returns the first data packet bytes of a side (nil if none).
+func (f *Flow) IDP(side uint8) []byte {
+	if f.Rare == nil {
+		return nil
+	}
+	return f.Rare.IDP[side]
+}
+
+// Tunnel returns the encapsulation of the flow's first packet (Type 0:
+// none).
+func (f *Flow) Tunnel() *TunnelInfo {
+	if f.Rare == nil {
+		return &noTunnel
+	}
+	return &f.Rare.Tunnel
+}
+
+// noTunnel is what Tunnel returns for a flow without Rare; read only.
+var noTunnel TunnelInfo
+
+func (f *Flow) rare() *Rare {
+	if f.Rare == nil {
+		f.Rare = new(Rare)
+	}
+	return f.Rare
 }
 
 // IPInfo is Joy's "ip" object for one direction.
@@ -106,6 +145,11 @@ func (f *Flow) Reset() {
 // Add accounts one packet sent by side.
 func (f *Flow) Add(cfg *Config, side uint8, ts int64, p *decode.Packet) {
 	if (p.PayloadLen > 0 || cfg.Zeros) && len(f.Packets) < cfg.NumPkts {
+		if f.Packets == nil {
+			// Most flows list a few packets: one allocation for the
+			// first firstCap instead of growing from 1.
+			f.Packets = make([]Packet, 0, min(cfg.NumPkts, firstCap))
+		}
 		f.Packets = append(f.Packets, Packet{Len: p.PayloadLen, Side: side, TS: ts})
 	}
 	if cfg.ByteDist && len(p.Payload) > 0 {
@@ -114,9 +158,9 @@ func (f *Flow) Add(cfg *Config, side uint8, ts int64, p *decode.Packet) {
 		}
 		f.Dist.Add(p.Payload, cfg.DistBytes)
 	}
-	if cfg.IDPBytes > 0 && p.PayloadLen > 0 && f.IDP[side] == nil {
+	if cfg.IDPBytes > 0 && p.PayloadLen > 0 && f.IDP(side) == nil {
 		n := min(len(p.IP), cfg.IDPBytes)
-		f.IDP[side] = append(make([]byte, 0, n), p.IP[:n]...)
+		f.rare().IDP[side] = append(make([]byte, 0, n), p.IP[:n]...)
 	}
 
 	ip := &f.IP[side]
@@ -124,6 +168,9 @@ func (f *Flow) Add(cfg *Config, side uint8, ts int64, p *decode.Packet) {
 		ip.Seen, ip.TTL = true, p.TTL
 	}
 	if p.Key.IPVersion == 4 && len(ip.IDs) < cfg.NumPkts {
+		if ip.IDs == nil {
+			ip.IDs = make([]uint16, 0, min(cfg.NumPkts, firstCap))
+		}
 		ip.IDs = append(ip.IDs, uint16(p.IPID))
 	}
 
@@ -144,8 +191,8 @@ func (f *Flow) Add(cfg *Config, side uint8, ts int64, p *decode.Packet) {
 			f.ICMP = ICMPInfo{Seen: true, Type: p.ICMPType, Code: p.ICMPCode, ID: p.ICMPID}
 		}
 	}
-	if f.Tunnel.Type == decode.TunnelNone && p.Tunnel != decode.TunnelNone {
-		f.Tunnel = TunnelInfo{Type: p.Tunnel, Outer: p.TunnelKey, ID: p.TunnelID}
+	if p.Tunnel != decode.TunnelNone && f.Tunnel().Type == decode.TunnelNone {
+		f.rare().Tunnel = TunnelInfo{Type: p.Tunnel, Outer: p.TunnelKey, ID: p.TunnelID}
 	}
 }
 

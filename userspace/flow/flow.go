@@ -39,32 +39,35 @@ type Counters struct {
 type Flow[S any] struct {
 	// Key is the canonical key: Src is side 0.
 	Key flowkey.Key
-	// ID is shared by all records of this flow (active-timeout splits).
-	ID uint64
 	// Initiator is the side that started the flow: sender of the first
 	// SYN, else of the first packet. It is the record's "sa".
 	Initiator Side
+	// TCPFlags is the OR of the TCP flags seen per side.
+	TCPFlags [2]uint8
+
+	// The small fields are next to each other so that the struct, kept
+	// for every flow, has no padding.
+	hasPackets     bool // the current record has at least one packet
+	initiatorKnown bool // a SYN fixed the initiator
+	finSeen        [2]bool
+	rstSeen        bool
+
+	// Records is how many records of this flow were already written.
+	Records uint32
+	// ID is shared by all records of this flow (active-timeout splits).
+	ID uint64
 	// Start and End are the times (ns) of the first and last packet of
 	// the current record; meaningless while Empty (just after an
 	// active-timeout split).
 	Start, End int64
 	// Dir holds the counters of the current record per side.
 	Dir [2]Counters
-	// TCPFlags is the OR of the TCP flags seen per side.
-	TCPFlags [2]uint8
 	// Lost counts packets of this record that the engine counted but
 	// whose sample it could not deliver (kernel ring buffer full).
 	Lost uint64
-	// Records is how many records of this flow were already written.
-	Records int
 
 	// State is the Handler's per-flow data.
 	State S
-
-	hasPackets     bool // the current record has at least one packet
-	initiatorKnown bool // a SYN fixed the initiator
-	finSeen        [2]bool
-	rstSeen        bool
 
 	// Intrusive list links: the flow is in one of the table's
 	// recency lists (open or closing) and in the start-time list.

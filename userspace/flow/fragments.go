@@ -5,10 +5,12 @@ import (
 	"github.com/flowjoy/flowjoy/userspace/flowkey"
 )
 
-// fragments remembers the ports of fragmented datagrams from their first
+// Fragments remembers the ports of fragmented datagrams from their first
 // fragment, so that the later fragments, which carry no transport header,
-// are counted in the right flow.
-type fragments struct {
+// are counted in the right flow. The table keeps one; a sharding reader
+// keeps another to send the fragments of a datagram to its flow's shard.
+// The zero value is ready.
+type Fragments struct {
 	ports map[fragKey][2]uint16
 }
 
@@ -26,8 +28,8 @@ type fragKey struct {
 // flow, counted in Stats.FragmentsNoKey).
 const maxFragments = 1 << 16
 
-// resolve returns the flow key of a fragment.
-func (fr *fragments) resolve(p *decode.Packet) flowkey.Key {
+// Resolve returns the flow key of a fragment.
+func (fr *Fragments) Resolve(p *decode.Packet) flowkey.Key {
 	k := p.Key
 	if !flowkey.HasPorts(k.Proto) {
 		return k

@@ -77,7 +77,7 @@ type Table[S any] struct {
 	closing list[S] // by last packet time, flows that saw FIN both ways or RST
 	starts  list[S] // by record start time, non-empty records
 	now     int64   // latest packet time seen (ns)
-	frags   fragments
+	frags   Fragments
 	stats   Stats
 }
 
@@ -116,7 +116,7 @@ func (t *Table[S]) Packet(ev *event.Packet, p *decode.Packet) {
 
 	key := p.Key
 	if p.Fragment {
-		key = t.frags.resolve(p)
+		key = t.frags.Resolve(p)
 		if key.SrcPort == 0 && key.DstPort == 0 && p.FragOffset != 0 && flowkey.HasPorts(key.Proto) {
 			t.stats.FragmentsNoKey++
 		}

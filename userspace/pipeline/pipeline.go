@@ -49,8 +49,8 @@ type Stats struct {
 // state is what the pipeline keeps per flow.
 type state struct {
 	features    features.Flow
+	payloadDone bool // PayloadDone was called; next to dissect's small fields
 	dissect     dissect.Flow
-	payloadDone bool // PayloadDone was called
 }
 
 // Pipeline is not safe for concurrent use; an engine calls it from one
@@ -162,7 +162,7 @@ func (h *handler) needsNoPayload(st *state) bool {
 	if fc.ByteDist && (fc.DistBytes < 0 || fe.Dist == nil || fe.Dist.Bytes < uint64(fc.DistBytes)) {
 		return false
 	}
-	if fc.IDPBytes > 0 && (fe.IDP[0] == nil || fe.IDP[1] == nil) {
+	if fc.IDPBytes > 0 && (fe.IDP(0) == nil || fe.IDP(1) == nil) {
 		return false
 	}
 	return st.dissect.Done(&h.cfg.Dissect)

@@ -102,7 +102,7 @@ func (e *Encoder) Append(dst []byte, r *Record) ([]byte, error) {
 			if i == 1 {
 				side = in
 			}
-			if b := f.IDP[side]; b != nil {
+			if b := f.IDP(uint8(side)); b != nil {
 				dst = append(dst, `,"idp_`...)
 				dst = append(dst, name...)
 				dst = append(dst, `":"`...)
@@ -113,8 +113,8 @@ func (e *Encoder) Append(dst []byte, r *Record) ([]byte, error) {
 				dst = strconv.AppendInt(dst, int64(len(b)), 10)
 			}
 		}
-		if f.Tunnel.Type != 0 {
-			dst = appendTunnel(dst, &f.Tunnel)
+		if t := f.Tunnel(); t.Type != 0 {
+			dst = appendTunnel(dst, t)
 		}
 	}
 	for _, p := range r.Protocols {
@@ -241,20 +241,21 @@ func appendByteDist(dst []byte, d *features.ByteDist) []byte {
 	if d == nil || d.Bytes == 0 {
 		return dst
 	}
+	var s features.Summary
+	d.Summarize(&s)
 	dst = append(dst, `,"byte_dist":[`...)
-	for i, c := range d.Counts {
+	for i, c := range s.Counts {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = strconv.AppendUint(dst, uint64(c), 10)
 	}
 	dst = append(dst, ']')
-	dst = appendFloatKey(dst, "byte_dist_mean", d.Mean())
-	dst = appendFloatKey(dst, "byte_dist_std", d.Std())
+	dst = appendFloatKey(dst, "byte_dist_mean", s.Mean)
+	dst = appendFloatKey(dst, "byte_dist_std", s.Std)
 	dst = appendUintKey(dst, "byte_dist_bytes", d.Bytes)
-	h := d.Entropy()
-	dst = appendFloatKey(dst, "entropy", h)
-	return appendFloatKey(dst, "total_entropy", h*float64(d.Bytes))
+	dst = appendFloatKey(dst, "entropy", s.Ent)
+	return appendFloatKey(dst, "total_entropy", s.Ent*float64(d.Bytes))
 }
 
 func appendIP(dst []byte, f *features.Flow, out, in flow.Side) []byte {
