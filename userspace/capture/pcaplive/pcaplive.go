@@ -2,16 +2,27 @@
 // with gopacket/pcap and delivers packets as events. It serves where the
 // eBPF engine cannot load (no BTF, old kernel, no privilege for BPF) and
 // costs a copy of every packet to userspace, which the eBPF engine avoids.
+//
+// The interface "any" is libpcap's own: one socket for every interface of
+// the network namespace, present and future, in Linux cooked capture
+// framing. The engine asks for its v2 (DLT_LINUX_SLL2), whose header
+// carries the interface index, so that records name each packet's
+// interface; where libpcap cannot give v2, packets of "any" are named
+// "any". As with tcpdump -i any, a packet that crosses two interfaces of
+// the namespace (a veth pair, a bridge port and the bridge) is captured
+// on each, and makes one flow per interface.
 package pcaplive
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"encoding/binary"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcap"
 
 	"github.com/flowjoy/flowjoy/userspace/event"
@@ -34,12 +45,27 @@ type Handler interface {
 	Packet(*event.Packet)
 }
 
+// Any is libpcap's device for every interface.
+const Any = "any"
+
 // Engine captures on one or more interfaces.
 type Engine struct {
 	handles []*pcap.Handle
 	names   []string
 	index   []uint32
+
+	// Names of interfaces "any" saw, looked up by index when first seen
+	// and again after nameTTL (an index may be reused by a new interface).
+	anyMu    sync.Mutex
+	anyNames map[uint32]cachedName
 }
+
+type cachedName struct {
+	name string
+	at   time.Time
+}
+
+const nameTTL = 10 * time.Second
 
 // Stats are libpcap's counters summed over the interfaces.
 type Stats struct {
@@ -53,6 +79,22 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{}
 	for _, name := range cfg.Interfaces {
+		if name == Any {
+			if len(cfg.Interfaces) > 1 {
+				e.Close()
+				return nil, errors.New(`interface "any" already means every interface: give it alone`)
+			}
+			h, err := activate(name, cfg)
+			if err != nil {
+				return nil, err
+			}
+			// Ask for the framing that names the interface; libpcap
+			// before 1.10 has only v1.
+			_ = h.SetLinkType(layers.LinkTypeLinuxSLL2)
+			e.handles, e.names, e.index = []*pcap.Handle{h}, []string{name}, []uint32{0}
+			e.anyNames = map[uint32]cachedName{}
+			return e, nil
+		}
 		ifi, err := net.InterfaceByName(name)
 		if err != nil {
 			e.Close()
@@ -107,6 +149,7 @@ func (e *Engine) Run(ctx context.Context, h Handler, lock *sync.Mutex) error {
 		go func(hd *pcap.Handle, ifindex uint32, name string) {
 			defer wg.Done()
 			link := event.LinkType(hd.LinkType())
+			sll2 := link == event.LinkSLL2
 			var ev event.Packet
 			for ctx.Err() == nil {
 				data, ci, err := hd.ZeroCopyReadPacketData()
@@ -123,6 +166,9 @@ func (e *Engine) Run(ctx context.Context, h Handler, lock *sync.Mutex) error {
 					LinkType:  link,
 					WireLen:   uint32(ci.Length),
 					Data:      data,
+				}
+				if sll2 && len(data) >= 8 {
+					ev.IfIndex = binary.BigEndian.Uint32(data[4:]) // the header's interface index
 				}
 				lock.Lock()
 				h.Packet(&ev)
@@ -152,14 +198,29 @@ func (e *Engine) Stats() Stats {
 	return s
 }
 
-// InterfaceName returns the name of a captured interface index.
+// InterfaceName returns the name of a captured interface index; with
+// "any", of the interface with that index ("any" for 0, packets without
+// an index). Safe to call from any goroutine.
 func (e *Engine) InterfaceName(ifindex uint32) string {
 	for i, x := range e.index {
 		if x == ifindex {
 			return e.names[i]
 		}
 	}
-	return ""
+	if e.anyNames == nil {
+		return ""
+	}
+	e.anyMu.Lock()
+	defer e.anyMu.Unlock()
+	if c, ok := e.anyNames[ifindex]; ok && time.Since(c.at) < nameTTL {
+		return c.name
+	}
+	c := cachedName{name: e.anyNames[ifindex].name, at: time.Now()} // the last name, if it went
+	if ifi, err := net.InterfaceByIndex(int(ifindex)); err == nil {
+		c.name = ifi.Name
+	}
+	e.anyNames[ifindex] = c
+	return c.name
 }
 
 // Close releases the handles.
