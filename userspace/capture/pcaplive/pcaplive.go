@@ -57,12 +57,7 @@ type Engine struct {
 	// Names of interfaces "any" saw, looked up by index when first seen
 	// and again after nameTTL (an index may be reused by a new interface).
 	anyMu    sync.Mutex
-	anyNames map[uint32]cachedName
-}
-
-type cachedName struct {
-	name string
-	at   time.Time
+	anyNames map[uint32]string
 }
 
 const nameTTL = 10 * time.Second
@@ -92,7 +87,7 @@ func Open(cfg Config) (*Engine, error) {
 			// before 1.10 has only v1.
 			_ = h.SetLinkType(layers.LinkTypeLinuxSLL2)
 			e.handles, e.names, e.index = []*pcap.Handle{h}, []string{name}, []uint32{0}
-			e.anyNames = map[uint32]cachedName{}
+			e.anyNames = map[uint32]string{}
 			return e, nil
 		}
 		ifi, err := net.InterfaceByName(name)
@@ -120,11 +115,15 @@ func activate(name string, cfg Config) (*pcap.Handle, error) {
 	defer in.CleanUp()
 	in.SetSnapLen(cfg.SnapLen)
 	in.SetPromisc(cfg.Promiscuous)
-	// Immediate mode delivers packets as they come (no buffering delay);
-	// the timeout lets Run notice cancellation on a quiet interface.
-	in.SetImmediateMode(true)
-	in.SetTimeout(100 * time.Millisecond)
-	in.SetBufferSize(8 << 20)
+	// Not immediate mode: libpcap then uses TPACKET_V3, whose blocks
+	// hold packets of any size back to back. Immediate mode falls back to
+	// TPACKET_V2, whose ring has fixed frames of the snap length: 8 MiB
+	// of 256 KiB frames is 32 packets, and a burst drops packets. A block
+	// waits at most the timeout, which also lets Run notice cancellation
+	// on a quiet interface.
+	in.SetImmediateMode(false)
+	in.SetTimeout(50 * time.Millisecond)
+	in.SetBufferSize(32 << 20)
 	h, err := in.Activate()
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: %w (capturing needs root or CAP_NET_RAW)", name, err)
@@ -150,11 +149,25 @@ func (e *Engine) Run(ctx context.Context, h Handler, lock *sync.Mutex) error {
 			defer wg.Done()
 			link := event.LinkType(hd.LinkType())
 			sll2 := link == event.LinkSLL2
+			named := map[uint32]time.Time{} // when this goroutine last looked up an index
 			var ev event.Packet
-			for ctx.Err() == nil {
+			// After cancellation, what the kernel captured before it is
+			// still delivered: reading stops at the first timeout (the
+			// ring is empty) or the first packet from after it.
+			var stopAt time.Time
+			for {
+				if stopAt.IsZero() && ctx.Err() != nil {
+					stopAt = time.Now()
+				}
 				data, ci, err := hd.ZeroCopyReadPacketData()
 				if errors.Is(err, pcap.NextErrorTimeoutExpired) {
+					if !stopAt.IsZero() {
+						return
+					}
 					continue
+				}
+				if err == nil && !stopAt.IsZero() && ci.Timestamp.After(stopAt) {
+					return
 				}
 				if err != nil {
 					errs <- fmt.Errorf("capturing on %s: %w", name, err)
@@ -169,6 +182,12 @@ func (e *Engine) Run(ctx context.Context, h Handler, lock *sync.Mutex) error {
 				}
 				if sll2 && len(data) >= 8 {
 					ev.IfIndex = binary.BigEndian.Uint32(data[4:]) // the header's interface index
+					// Name it now: by the time its flows are written
+					// the interface may be gone.
+					if at, ok := named[ev.IfIndex]; !ok || ci.Timestamp.Sub(at) > nameTTL {
+						e.lookupName(ev.IfIndex)
+						named[ev.IfIndex] = ci.Timestamp
+					}
 				}
 				lock.Lock()
 				h.Packet(&ev)
@@ -211,16 +230,24 @@ func (e *Engine) InterfaceName(ifindex uint32) string {
 		return ""
 	}
 	e.anyMu.Lock()
+	name, ok := e.anyNames[ifindex]
+	e.anyMu.Unlock()
+	if ok {
+		return name
+	}
+	return e.lookupName(ifindex)
+}
+
+// lookupName names an index seen by "any" as the kernel names it now,
+// keeping the last name if the interface is gone.
+func (e *Engine) lookupName(ifindex uint32) string {
+	ifi, err := net.InterfaceByIndex(int(ifindex))
+	e.anyMu.Lock()
 	defer e.anyMu.Unlock()
-	if c, ok := e.anyNames[ifindex]; ok && time.Since(c.at) < nameTTL {
-		return c.name
+	if err == nil {
+		e.anyNames[ifindex] = ifi.Name
 	}
-	c := cachedName{name: e.anyNames[ifindex].name, at: time.Now()} // the last name, if it went
-	if ifi, err := net.InterfaceByIndex(int(ifindex)); err == nil {
-		c.name = ifi.Name
-	}
-	e.anyNames[ifindex] = c
-	return c.name
+	return e.anyNames[ifindex]
 }
 
 // Close releases the handles.
