@@ -15,9 +15,9 @@ package pcaplive
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"encoding/binary"
 	"net"
 	"sync"
 	"time"
