@@ -24,6 +24,8 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcap"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/flowjoy/flowjoy/userspace/event"
 )
@@ -54,13 +56,14 @@ type Engine struct {
 	names   []string
 	index   []uint32
 
-	// Names of interfaces "any" saw, looked up by index when first seen
-	// and again after nameTTL (an index may be reused by a new interface).
+	// With "any": the namespace's interface names by index, followed
+	// through netlink as interfaces come, go and are renamed. A name stays
+	// after its interface went (its flows end later) until the index is
+	// reused.
 	anyMu    sync.Mutex
 	anyNames map[uint32]string
+	stopAny  chan struct{}
 }
-
-const nameTTL = 10 * time.Second
 
 // Stats are libpcap's counters summed over the interfaces.
 type Stats struct {
@@ -87,7 +90,10 @@ func Open(cfg Config) (*Engine, error) {
 			// before 1.10 has only v1.
 			_ = h.SetLinkType(layers.LinkTypeLinuxSLL2)
 			e.handles, e.names, e.index = []*pcap.Handle{h}, []string{name}, []uint32{0}
-			e.anyNames = map[uint32]string{}
+			if err := e.followNames(); err != nil {
+				e.Close()
+				return nil, err
+			}
 			return e, nil
 		}
 		ifi, err := net.InterfaceByName(name)
@@ -149,7 +155,6 @@ func (e *Engine) Run(ctx context.Context, h Handler, lock *sync.Mutex) error {
 			defer wg.Done()
 			link := event.LinkType(hd.LinkType())
 			sll2 := link == event.LinkSLL2
-			named := map[uint32]time.Time{} // when this goroutine last looked up an index
 			var ev event.Packet
 			// After cancellation, what the kernel captured before it is
 			// still delivered: reading stops at the first timeout (the
@@ -182,12 +187,6 @@ func (e *Engine) Run(ctx context.Context, h Handler, lock *sync.Mutex) error {
 				}
 				if sll2 && len(data) >= 8 {
 					ev.IfIndex = binary.BigEndian.Uint32(data[4:]) // the header's interface index
-					// Name it now: by the time its flows are written
-					// the interface may be gone.
-					if at, ok := named[ev.IfIndex]; !ok || ci.Timestamp.Sub(at) > nameTTL {
-						e.lookupName(ev.IfIndex)
-						named[ev.IfIndex] = ci.Timestamp
-					}
 				}
 				lock.Lock()
 				h.Packet(&ev)
@@ -230,28 +229,49 @@ func (e *Engine) InterfaceName(ifindex uint32) string {
 		return ""
 	}
 	e.anyMu.Lock()
-	name, ok := e.anyNames[ifindex]
-	e.anyMu.Unlock()
-	if ok {
-		return name
-	}
-	return e.lookupName(ifindex)
+	defer e.anyMu.Unlock()
+	return e.anyNames[ifindex]
 }
 
-// lookupName names an index seen by "any" as the kernel names it now,
-// keeping the last name if the interface is gone.
-func (e *Engine) lookupName(ifindex uint32) string {
-	ifi, err := net.InterfaceByIndex(int(ifindex))
-	e.anyMu.Lock()
-	defer e.anyMu.Unlock()
-	if err == nil {
-		e.anyNames[ifindex] = ifi.Name
+// followNames learns the names of the calling thread's network
+// namespace's interfaces, now and as they change, until Close.
+func (e *Engine) followNames() error {
+	e.anyNames = map[uint32]string{}
+	e.stopAny = make(chan struct{})
+	updates := make(chan netlink.LinkUpdate, 64)
+	err := netlink.LinkSubscribeWithOptions(updates, e.stopAny, netlink.LinkSubscribeOptions{ErrorCallback: func(error) {}})
+	if err != nil {
+		return fmt.Errorf("following interface names: %w", err)
 	}
-	return e.anyNames[ifindex]
+	// Listed after subscribing, so no interface is missed in between.
+	links, err := netlink.LinkList()
+	if err != nil {
+		close(e.stopAny)
+		for range updates {
+		}
+		return fmt.Errorf("listing interfaces: %w", err)
+	}
+	for _, l := range links {
+		e.anyNames[uint32(l.Attrs().Index)] = l.Attrs().Name
+	}
+	go func() {
+		for u := range updates {
+			if u.Header.Type == unix.RTM_NEWLINK {
+				e.anyMu.Lock()
+				e.anyNames[uint32(u.Index)] = u.Attrs().Name
+				e.anyMu.Unlock()
+			}
+		}
+	}()
+	return nil
 }
 
 // Close releases the handles.
 func (e *Engine) Close() {
+	if e.stopAny != nil {
+		close(e.stopAny)
+		e.stopAny = nil
+	}
 	for _, h := range e.handles {
 		h.Close()
 	}
