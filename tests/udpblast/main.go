@@ -84,7 +84,8 @@ func blast(args []string) error {
 		})
 	}
 	_, lp, _ := net.SplitHostPort(c.LocalAddr().String())
-	report(map[string]any{"sent": sent, "failed": failed, "seconds": time.Since(start).Seconds(), "src_port": lp})
+	report(map[string]any{"sent": sent, "failed": failed, "seconds": time.Since(start).Seconds(), "src_port": lp,
+		"cpu_seconds": cpuSeconds()})
 	return nil
 }
 
@@ -201,6 +202,17 @@ func flood(args []string) error {
 	}
 	report(map[string]any{"flows": sent, "failed": failed, "seconds": time.Since(start).Seconds()})
 	return nil
+}
+
+// cpuSeconds is this process's user and system CPU time: the sender's,
+// which includes what the kernel does for each packet it sends (egress
+// hooks, packet taps, and on a veth the peer's receive path).
+func cpuSeconds() float64 {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
