@@ -211,3 +211,37 @@ func TestAddRemove(t *testing.T) {
 		t.Errorf("Close after its interfaces went: %v", err)
 	}
 }
+
+// TestAnySkipsUnsupported: an interface whose link type has no program
+// (here a tun device when no L3 programs are given) is skipped with a
+// note, at start and when it comes up later, and nothing fails.
+func TestAnySkipsUnsupported(t *testing.T) {
+	requireRoot(t)
+	prog := passProgram(t)
+	vethA := enterNewNS(t)
+	tun := func(name string) {
+		t.Helper()
+		if err := netlink.LinkAdd(&netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: name}, Mode: netlink.TUNTAP_MODE_TUN}); err != nil {
+			t.Skipf("cannot make a tun device: %v", err)
+		}
+		if err := netlink.LinkSetUp(&netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, later := vethA[:len(vethA)-1]+"t", vethA[:len(vethA)-1]+"u"
+	tun(before)
+	var said notes
+	a, err := Attach(Programs{Ingress: prog, Egress: prog}, Options{Any: true, Notify: said.add})
+	if err != nil {
+		t.Fatalf("Attach with an unsupported interface up: %v", err)
+	}
+	defer a.Close()
+	tun(later)
+	eventually(t, "note about "+later, func() bool { return strings.Contains(said.String(), "not capturing on "+later) })
+	if !strings.Contains(said.String(), "not capturing on "+before) || !strings.Contains(said.String(), "unsupported link type") {
+		t.Errorf("notes %q lack %s and the reason", said.String(), before)
+	}
+	if got := attachedNames(a); !slices.Equal(got, []string{vethA}) {
+		t.Errorf("attached to %v, want only %s", got, vethA)
+	}
+}
