@@ -150,13 +150,13 @@ func (w *watcher) follow(updates <-chan netlink.LinkUpdate) bool {
 // that are gone. On the first sync, errors other than a link type with no
 // program fail it.
 func (w *watcher) sync(first bool) error {
-	w.a.mu.Lock()
-	nl := w.a.nl
-	w.a.mu.Unlock()
-	if nl == nil {
+	w.a.mu.Lock() // the handle is not for concurrent use
+	if w.a.nl == nil {
+		w.a.mu.Unlock()
 		return errors.New("attachment closed")
 	}
-	links, err := nl.LinkList()
+	links, err := w.a.nl.LinkList()
+	w.a.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("listing interfaces: %w", err)
 	}
