@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,7 +55,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fs.SortFlags = false
 	fs.StringArrayVarP(&c.reads, "read", "r", nil, "read packets from a pcap or pcapng `FILE` (also .gz; - for stdin); repeat for several files, read as one timeline")
 	fs.StringVarP(&c.write, "write", "w", "-", "write JSON lines to `FILE` (gzip-compressed when it ends in .gz; - for stdout)")
-	fs.StringArrayVarP(&c.interfaces, "interface", "i", nil, "capture live on `IFACE` (repeatable)")
+	fs.StringArrayVarP(&c.interfaces, "interface", "i", nil, "capture live on `IFACE` (repeatable); any: every interface that is up, loopback included, and those that come up later (one record per flow and interface)")
 	fs.StringVar(&c.engine, "engine", "auto", "live capture engine: `auto` (eBPF, else libpcap), ebpf or pcap")
 
 	c.idleTimeout.d = flow.DefaultIdleTimeout
@@ -193,6 +194,9 @@ func (c *config) validate() error {
 	}
 	if len(c.reads) == 0 && len(c.interfaces) == 0 && !c.cleanup && !c.version {
 		return fmt.Errorf("nothing to read: give -r FILE or -i IFACE")
+	}
+	if len(c.interfaces) > 1 && slices.Contains(c.interfaces, "any") {
+		return fmt.Errorf("-i any already means every interface: give it alone")
 	}
 	switch c.engine {
 	case "auto", "ebpf", "pcap":

@@ -65,3 +65,23 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestInterfaceAnyAlone(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		ok   bool
+	}{
+		{[]string{"-i", "any"}, true},
+		{[]string{"-i", "eth0", "-i", "eth1"}, true},
+		{[]string{"-i", "any", "-i", "eth0"}, false},
+	} {
+		var c config
+		if err := newFlagSet(&c).Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		err := c.validate()
+		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "any")) {
+			t.Errorf("%v: %v, want ok %v", tc.args, err, tc.ok)
+		}
+	}
+}

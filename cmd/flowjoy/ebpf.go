@@ -18,7 +18,9 @@ import (
 )
 
 // openEBPF loads and attaches the kernel data path on c.interfaces, in
-// this process's network namespace.
+// this process's network namespace. With -i any it follows the
+// namespace's interfaces, and says on stderr when one is attached later,
+// detached or skipped.
 //
 // The kernel copies payload of each direction of a flow while that
 // direction's budget lasts, until the pipeline says it needs no more
@@ -27,7 +29,7 @@ import (
 // needs bytes of one direction after the other carried a large transfer
 // (a client's close_notify after a download) sees them as it would in a
 // capture file.
-func openEBPF(c *config) (liveEngine, error) {
+func openEBPF(c *config, stderr io.Writer) (liveEngine, error) {
 	if c.filter != "" {
 		return nil, fmt.Errorf("the eBPF engine does not apply filter expressions (%q): use --engine pcap", c.filter)
 	}
@@ -43,16 +45,13 @@ func openEBPF(c *config) (liveEngine, error) {
 		MaxFlows:    c.maxFlows,
 		NoDecap:     !c.decap,
 		IdleTimeout: c.idleTimeout.d,
+		Notify:      func(msg string) { fmt.Fprintf(stderr, "flowjoy: %s\n", msg) },
 	})
 	if err != nil {
 		return nil, err
 	}
 	c.distBytes.n = dist // byte_dist covers what the kernel was told
-	e := &ebpfEngine{Engine: eng, names: map[uint32]string{}}
-	for _, i := range eng.Interfaces() {
-		e.names[uint32(i.Index)] = i.Name
-	}
-	return e, nil
+	return &ebpfEngine{Engine: eng, any: isAny(c.interfaces)}, nil
 }
 
 // kernelBudget is the payload budget each direction of a flow starts with
@@ -92,9 +91,17 @@ func kernelBudget(c *config, dist int64) int {
 	return int(budget)
 }
 
-// maxMTU is the largest MTU of the interfaces (1500 if none is known).
+// maxMTU is the largest MTU of the interfaces (1500 if none is known);
+// for -i any, of every interface there now.
 func maxMTU(names []string) int {
 	m := 1500
+	if isAny(names) {
+		ifs, _ := net.Interfaces()
+		for _, i := range ifs {
+			m = max(m, i.MTU)
+		}
+		return m
+	}
 	for _, n := range names {
 		if i, err := net.InterfaceByName(n); err == nil {
 			m = max(m, i.MTU)
@@ -103,10 +110,13 @@ func maxMTU(names []string) int {
 	return m
 }
 
+// isAny says whether -i names every interface.
+func isAny(names []string) bool { return len(names) == 1 && names[0] == ebpf.AnyInterface }
+
 // ebpfEngine adapts the eBPF engine to runLive.
 type ebpfEngine struct {
 	*ebpf.Engine
-	names          map[uint32]string
+	any            bool
 	budgetFailures atomic.Uint64
 }
 
@@ -123,10 +133,11 @@ func (e *ebpfEngine) Describe() string {
 		}
 		parts = append(parts, fmt.Sprintf("%s (eBPF: ingress %s, egress %s)", i.Name, in, i.Egress))
 	}
+	if e.any {
+		return "any interface that is up, now and later: " + strings.Join(parts, ", ")
+	}
 	return strings.Join(parts, ", ")
 }
-
-func (e *ebpfEngine) InterfaceName(ifindex uint32) string { return e.names[ifindex] }
 
 // PayloadDone sets the flow's kernel payload budget to 0: from now on the
 // flow costs the kernel one map update per packet. A failure (the side

@@ -42,6 +42,8 @@ func runLive(c *config, stderr io.Writer) error {
 	if c.cleanup {
 		return cleanupLeftovers(stderr)
 	}
+	// The eBPF engine's interface watcher writes notes from its goroutine.
+	stderr = &lockedWriter{w: stderr}
 	eng, err := openLiveEngine(c, stderr)
 	if err != nil {
 		return err
@@ -116,6 +118,18 @@ func runLive(c *config, stderr io.Writer) error {
 	return werr
 }
 
+// lockedWriter serializes writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
 // eventHandler takes an engine's events.
 type eventHandler interface {
 	Packet(*event.Packet)
@@ -155,7 +169,7 @@ func (cp *countingPipeline) Counts(c *event.Counts) {
 // (with a one-line reason under --engine auto).
 func openLiveEngine(c *config, stderr io.Writer) (liveEngine, error) {
 	if c.engine != "pcap" {
-		eng, err := openEBPF(c)
+		eng, err := openEBPF(c, stderr)
 		if err == nil {
 			return eng, nil
 		}

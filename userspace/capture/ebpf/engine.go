@@ -23,6 +23,7 @@ package ebpf
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,11 +46,19 @@ const (
 	DefaultPollInterval  = 20 * time.Millisecond
 )
 
+// AnyInterface as the only interface captures on all of them.
+const AnyInterface = "any"
+
 // Config configures the engine. The zero value of every field but
 // Interfaces picks its default.
 type Config struct {
 	// Interfaces to capture on, in the calling thread's network namespace.
+	// AnyInterface alone means every interface that is up there, loopback
+	// included, and those that come up later (see loader.Options.Any).
 	Interfaces []string
+	// Notify hears, from another goroutine, of interfaces attached,
+	// detached or skipped after Open (with AnyInterface).
+	Notify func(msg string)
 	// XDP captures ingress with XDP instead of TC (Ethernet devices).
 	XDP bool
 	// TC chooses tcx or clsact; the zero value prefers tcx.
@@ -113,6 +122,9 @@ func (c *Config) setDefaults() error {
 	}
 	if len(c.Interfaces) == 0 {
 		return errors.New("no interface to capture on")
+	}
+	if len(c.Interfaces) > 1 && slices.Contains(c.Interfaces, AnyInterface) {
+		return errors.New(`interface "any" already means every interface: give it alone`)
 	}
 	return nil
 }
@@ -201,7 +213,7 @@ func Open(cfg Config) (*Engine, error) {
 		Ingress: e.objs.Ingress, Egress: e.objs.Egress,
 		IngressL3: e.objs.IngressL3, EgressL3: e.objs.EgressL3,
 		XDP: e.objs.XDP,
-	}, loader.Options{Interfaces: cfg.Interfaces, XDP: cfg.XDP, TC: cfg.TC})
+	}, e.attachOptions())
 	if err != nil {
 		e.reader.Close()
 		e.objs.close()
@@ -209,6 +221,14 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	e.clock.calibrate()
 	return e, nil
+}
+
+func (e *Engine) attachOptions() loader.Options {
+	opt := loader.Options{Interfaces: e.cfg.Interfaces, XDP: e.cfg.XDP, TC: e.cfg.TC, Notify: e.cfg.Notify}
+	if len(opt.Interfaces) == 1 && opt.Interfaces[0] == AnyInterface {
+		opt.Interfaces, opt.Any = nil, true
+	}
+	return opt
 }
 
 func (e *Engine) load() error {
@@ -249,8 +269,13 @@ func (e *Engine) load() error {
 	return nil
 }
 
-// Interfaces reports how each interface was attached.
+// Interfaces reports how each interface is attached now.
 func (e *Engine) Interfaces() []loader.Interface { return e.attach.Interfaces() }
+
+// InterfaceName names an interface index for records: the interface
+// attached there, or the last one that was (its flows end after it went).
+// Safe to call from any goroutine.
+func (e *Engine) InterfaceName(ifindex uint32) string { return e.attach.Name(int(ifindex)) }
 
 // Close detaches the programs and frees every kernel object. Stop Run
 // first (cancel its context) to get the last counters; Close also makes
