@@ -14,4 +14,7 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
-require golang.org/x/text v0.43.0 // indirect
+require (
+	github.com/shirou/gopsutil/v4 v4.26.10 // indirect
+	golang.org/x/text v0.43.0 // indirect
+)
