@@ -21,8 +21,8 @@ func TestContainerID(t *testing.T) {
 		{"/user.slice/user-1000.slice/session-3.scope", ""},
 		{"/", ""},
 		{"", ""},
-		{"/docker/" + strings.ToUpper(cid), ""},        // ids are lowercase
-		{"/docker/" + cid[:63], ""},                    // too short
+		{"/docker/" + strings.ToUpper(cid), ""}, // ids are lowercase
+		{"/docker/" + cid[:63], ""},             // too short
 		{"/system.slice/docker-" + cid + ".service", ""}, // not a scope
 		{"/system.slice/docker-" + cid[:12] + ".scope", ""},
 		{"/docker/" + cid + "/../x", ""},

@@ -37,7 +37,7 @@ type Record struct {
 	// Exe and PeerExe are the processes behind the sa and da sides when
 	// they are local and attribution is on; nil otherwise.
 	Exe, PeerExe *Exe
-	Features  *features.Flow
+	Features     *features.Flow
 	// Protocols are the parsers' objects in the order they should appear.
 	Protocols []proto.Object
 }
