@@ -14,8 +14,11 @@
 //   their listener's owner by BPF_F_CLONE.
 // - tp_btf/sched_process_{exec,fork,exit} report processes through their
 //   own ring buffer, so userspace knows a process that has already exited.
-// - iter/task_file writes the owner of every socket that exists when
-//   flowjoy starts.
+// - sockets that exist when flowjoy starts get their owners from
+//   userspace (procmap/seed.go), which writes fj_owners through a
+//   duplicate of each socket's fd: iter/task_file cannot, as this kernel's
+//   verifier refuses bpf_sk_storage_get on the socket it reaches
+//   (bpf_sock_from_file(file)->sk is an untrusted pointer).
 //
 // The kernel only records; names, paths and containers are resolved in
 // userspace.
@@ -63,24 +66,6 @@ struct task_struct {
 struct linux_binprm {
 	const char *filename;
 } __core;
-struct sock {
-	int __unused;
-} __core;
-struct socket {
-	struct sock *sk;
-} __core;
-struct file {
-	int __unused;
-} __core;
-struct bpf_iter_meta {
-	int __unused;
-} __core;
-struct bpf_iter__task_file {
-	struct bpf_iter_meta *meta;
-	struct task_struct *task;
-	__u32 fd;
-	struct file *file;
-} __core;
 
 // The UAPI context of cgroup/connect* and cgroup/sendmsg* programs, up to
 // the socket.
@@ -109,7 +94,6 @@ static long (*bpf_probe_read_kernel_str)(void *dst, __u32 size, const void *src)
 static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *)131;
 static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *)132;
 static struct task_struct *(*bpf_get_current_task_btf)(void) = (void *)158;
-static struct socket *(*bpf_sock_from_file)(struct file *file) = (void *)162;
 
 // Process events.
 #define FJ_PROC_EXEC 1
@@ -310,34 +294,5 @@ int fj_exit(__u64 *ctx)
 		return 0;
 	fj_proc_header(e, FJ_PROC_EXIT, t);
 	bpf_ringbuf_submit(e, 0);
-	return 0;
-}
-
-// iter/task_file visits every open file of every task once, at start-up:
-// a socket gets the first task found holding it as its owner, unless a
-// hook already wrote one.
-SEC("iter/task_file")
-int fj_iter_sockets(struct bpf_iter__task_file *ctx)
-{
-	struct task_struct *t = ctx->task;
-	struct file *f = ctx->file;
-	if (!t || !f)
-		return 0;
-	struct socket *s = bpf_sock_from_file(f);
-	if (!s)
-		return 0;
-	struct sock *sk = s->sk;
-	if (!sk)
-		return 0;
-	struct fj_owner *o = bpf_sk_storage_get(&fj_owners, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!o || o->tgid)
-		return 0;
-	o->tgid = t->tgid;
-	o->pid = t->pid;
-	o->uid = t->cred->uid.val;
-	o->gid = t->cred->gid.val;
-	o->start_ns = t->group_leader->start_boottime;
-	o->cgroup_id = fj_task_cgroup(t);
-	bpf_probe_read_kernel_str(o->comm, sizeof(o->comm), t->comm);
 	return 0;
 }

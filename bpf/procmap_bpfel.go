@@ -58,7 +58,6 @@ const (
 	ProcmapProgFjExec           = "fj_exec"
 	ProcmapProgFjExit           = "fj_exit"
 	ProcmapProgFjFork           = "fj_fork"
-	ProcmapProgFjIterSockets    = "fj_iter_sockets"
 	ProcmapProgFjPostBind4      = "fj_post_bind4"
 	ProcmapProgFjPostBind6      = "fj_post_bind6"
 	ProcmapProgFjSendmsg4       = "fj_sendmsg4"
@@ -109,17 +108,16 @@ type ProcmapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ProcmapProgramSpecs struct {
-	FjConnect4    *ebpf.ProgramSpec `ebpf:"fj_connect4"`
-	FjConnect6    *ebpf.ProgramSpec `ebpf:"fj_connect6"`
-	FjExec        *ebpf.ProgramSpec `ebpf:"fj_exec"`
-	FjExit        *ebpf.ProgramSpec `ebpf:"fj_exit"`
-	FjFork        *ebpf.ProgramSpec `ebpf:"fj_fork"`
-	FjIterSockets *ebpf.ProgramSpec `ebpf:"fj_iter_sockets"`
-	FjPostBind4   *ebpf.ProgramSpec `ebpf:"fj_post_bind4"`
-	FjPostBind6   *ebpf.ProgramSpec `ebpf:"fj_post_bind6"`
-	FjSendmsg4    *ebpf.ProgramSpec `ebpf:"fj_sendmsg4"`
-	FjSendmsg6    *ebpf.ProgramSpec `ebpf:"fj_sendmsg6"`
-	FjSockCreate  *ebpf.ProgramSpec `ebpf:"fj_sock_create"`
+	FjConnect4   *ebpf.ProgramSpec `ebpf:"fj_connect4"`
+	FjConnect6   *ebpf.ProgramSpec `ebpf:"fj_connect6"`
+	FjExec       *ebpf.ProgramSpec `ebpf:"fj_exec"`
+	FjExit       *ebpf.ProgramSpec `ebpf:"fj_exit"`
+	FjFork       *ebpf.ProgramSpec `ebpf:"fj_fork"`
+	FjPostBind4  *ebpf.ProgramSpec `ebpf:"fj_post_bind4"`
+	FjPostBind6  *ebpf.ProgramSpec `ebpf:"fj_post_bind6"`
+	FjSendmsg4   *ebpf.ProgramSpec `ebpf:"fj_sendmsg4"`
+	FjSendmsg6   *ebpf.ProgramSpec `ebpf:"fj_sendmsg6"`
+	FjSockCreate *ebpf.ProgramSpec `ebpf:"fj_sock_create"`
 }
 
 // ProcmapMapSpecs contains maps before they are loaded into the kernel.
@@ -179,17 +177,16 @@ type ProcmapVariables struct {
 //
 // It can be passed to LoadProcmapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ProcmapPrograms struct {
-	FjConnect4    *ebpf.Program `ebpf:"fj_connect4"`
-	FjConnect6    *ebpf.Program `ebpf:"fj_connect6"`
-	FjExec        *ebpf.Program `ebpf:"fj_exec"`
-	FjExit        *ebpf.Program `ebpf:"fj_exit"`
-	FjFork        *ebpf.Program `ebpf:"fj_fork"`
-	FjIterSockets *ebpf.Program `ebpf:"fj_iter_sockets"`
-	FjPostBind4   *ebpf.Program `ebpf:"fj_post_bind4"`
-	FjPostBind6   *ebpf.Program `ebpf:"fj_post_bind6"`
-	FjSendmsg4    *ebpf.Program `ebpf:"fj_sendmsg4"`
-	FjSendmsg6    *ebpf.Program `ebpf:"fj_sendmsg6"`
-	FjSockCreate  *ebpf.Program `ebpf:"fj_sock_create"`
+	FjConnect4   *ebpf.Program `ebpf:"fj_connect4"`
+	FjConnect6   *ebpf.Program `ebpf:"fj_connect6"`
+	FjExec       *ebpf.Program `ebpf:"fj_exec"`
+	FjExit       *ebpf.Program `ebpf:"fj_exit"`
+	FjFork       *ebpf.Program `ebpf:"fj_fork"`
+	FjPostBind4  *ebpf.Program `ebpf:"fj_post_bind4"`
+	FjPostBind6  *ebpf.Program `ebpf:"fj_post_bind6"`
+	FjSendmsg4   *ebpf.Program `ebpf:"fj_sendmsg4"`
+	FjSendmsg6   *ebpf.Program `ebpf:"fj_sendmsg6"`
+	FjSockCreate *ebpf.Program `ebpf:"fj_sock_create"`
 }
 
 func (p *ProcmapPrograms) Close() error {
@@ -199,7 +196,6 @@ func (p *ProcmapPrograms) Close() error {
 		p.FjExec,
 		p.FjExit,
 		p.FjFork,
-		p.FjIterSockets,
 		p.FjPostBind4,
 		p.FjPostBind6,
 		p.FjSendmsg4,

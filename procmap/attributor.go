@@ -48,6 +48,7 @@ type Stats struct {
 	Events    uint64 // process events read
 	BadEvents uint64 // records that could not be decoded
 	Seeded    uint64 // processes read from /proc at start-up
+	Sockets   uint64 // sockets open at start-up that got their owner then
 	ProcReads uint64 // processes read from /proc later (not in the cache)
 	Unknown   uint64 // owners nothing was known about
 	Processes int    // processes kept now
@@ -67,7 +68,7 @@ type describer struct {
 	hashMu sync.Mutex
 	hashes map[fileID]string
 
-	events, badEvents, seeded, procReads, unknown atomic.Uint64
+	events, badEvents, seeded, seededSockets, procReads, unknown atomic.Uint64
 }
 
 type fileID struct {
@@ -180,7 +181,7 @@ func (d *describer) hash(path string) string {
 
 func (d *describer) stats() Stats {
 	return Stats{
-		Events: d.events.Load(), BadEvents: d.badEvents.Load(), Seeded: d.seeded.Load(),
+		Events: d.events.Load(), BadEvents: d.badEvents.Load(), Seeded: d.seeded.Load(), Sockets: d.seededSockets.Load(),
 		ProcReads: d.procReads.Load(), Unknown: d.unknown.Load(), Processes: d.cache.len(),
 	}
 }
@@ -224,6 +225,9 @@ func Open(cfg Config) (*Attributor, error) {
 	}
 	n, _ := seedFromProc(a.cache, a.clock)
 	a.seeded.Store(uint64(n))
+	// Sockets made before the hooks were attached.
+	sockets, _ := seedSockets(cfg.Owners, a.clock)
+	a.seededSockets.Store(uint64(sockets))
 	if a.k.reader != nil {
 		go a.read()
 	} else {

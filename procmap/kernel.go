@@ -32,10 +32,6 @@ type procEvents struct {
 	Exit *cebpf.Program `ebpf:"fj_exit"`
 }
 
-type socketIter struct {
-	Iter *cebpf.Program `ebpf:"fj_iter_sockets"`
-}
-
 // kernel holds procmap's kernel objects and links.
 type kernel struct {
 	procs  *cebpf.Map
@@ -129,34 +125,8 @@ func loadKernel(owners *cebpf.Map, cgroupPath string, ringBytes int, warn func(s
 		k.links = append(k.links, l)
 	}
 
-	// Sockets made before the hooks: the iterator writes their owners.
-	// Optional too: without it they stay unattributed.
-	if err := seedSockets(spec, opts); err != nil {
-		warn(fmt.Sprintf("sockets open before start-up are not attributed: %v", err))
-	}
 	ok = true
 	return k, nil
-}
-
-// seedSockets runs iter/task_file once over every task.
-func seedSockets(spec *cebpf.CollectionSpec, opts *cebpf.CollectionOptions) error {
-	var it socketIter
-	if err := spec.LoadAndAssign(&it, opts); err != nil {
-		return err
-	}
-	defer it.Iter.Close()
-	l, err := link.AttachIter(link.IterOptions{Program: it.Iter})
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	r, err := l.Open()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	_, err = io.Copy(io.Discard, r) // the program writes no output; reading runs it
-	return err
 }
 
 // ErrNoCgroup2 means no cgroup v2 hierarchy is mounted.
