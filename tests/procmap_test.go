@@ -240,7 +240,7 @@ c.sendall(b"GET / HTTP/1.0\r\n\r\n"); c.recv(4096)
 		t.Fatalf("curl from the server namespace: %v %s", err, out)
 	}
 	waitHTTP(t, n.clientNS, "http://127.0.0.1:9090/") // the server answers: its pid is known below
-	serverPid := server.cmd.Process.Pid                // nsenter execs sh, which execs python
+	serverPid := server.cmd.Process.Pid               // nsenter execs sh, which execs python
 	wants = append(wants,
 		want{what: "server (accepted socket)", match: flow("10.77.0.1", 9090, 6), key: "peer_exe", pid: serverPid, name: "python3"},
 		want{what: "socket opened before flowjoy (UDP)", match: flow("10.77.0.2", 5555, 17), key: "exe", pid: earlyPid, name: "python3"},
