@@ -239,8 +239,7 @@ c.sendall(b"GET / HTTP/1.0\r\n\r\n"); c.recv(4096)
 	if out, err := exec.Command("ip", "netns", "exec", n.serverNS, "curl", "-s", "-o", "/dev/null", "http://10.77.0.1:9090/").CombinedOutput(); err != nil {
 		t.Fatalf("curl from the server namespace: %v %s", err, out)
 	}
-	waitHTTP(t, n.clientNS, "http://127.0.0.1:9090/") // the server answers: its pid is known below
-	serverPid := server.cmd.Process.Pid               // nsenter execs sh, which execs python
+	serverPid := server.cmd.Process.Pid // nsenter execs sh, which execs python: one pid
 	wants = append(wants,
 		want{what: "server (accepted socket)", match: flow("10.77.0.1", 9090, 6), key: "peer_exe", pid: serverPid, name: "python3"},
 		want{what: "socket opened before flowjoy (UDP)", match: flow("10.77.0.2", 5555, 17), key: "exe", pid: earlyPid, name: "python3"},
