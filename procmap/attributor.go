@@ -207,19 +207,19 @@ func Open(cfg Config) (*Attributor, error) {
 	}
 	root, rootErr := Cgroup2Root()
 	cg := cfg.Cgroup
+	var err error
 	if cg == "" {
 		if rootErr != nil {
-			return nil, rootErr
+			return nil, fmt.Errorf("%w; with `ip netns exec`, /sys has no cgroup mount: use nsenter --net", rootErr)
 		}
 		cg = root
-	} else if info, err := os.Stat(cg); err != nil || !info.IsDir() {
-		return nil, fmt.Errorf("--cgroup %s: not a cgroup directory", cg)
+	} else if cg, err = CgroupDir(cg); err != nil {
+		return nil, err
 	}
 	if cfg.RingBytes == 0 {
 		cfg.RingBytes = 1 << 20
 	}
 	a := &Attributor{describer: newDescriber(cfg.Grace, root, cfg.ExeHash), done: make(chan struct{})}
-	var err error
 	if a.k, err = loadKernel(cfg.Owners, cg, cfg.RingBytes, warn); err != nil {
 		return nil, err
 	}

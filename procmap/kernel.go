@@ -134,7 +134,9 @@ var ErrNoCgroup2 = errors.New("no cgroup v2 mount in /proc/mounts (give --cgroup
 
 // Cgroup2Root returns where the cgroup v2 hierarchy is mounted: its
 // socket hooks see every process. On a hybrid layout it is
-// /sys/fs/cgroup/unified, on a unified one /sys/fs/cgroup.
+// /sys/fs/cgroup/unified, on a unified one /sys/fs/cgroup. (`ip netns
+// exec` runs its command with a fresh /sys that has no cgroup mount:
+// enter a network namespace with `nsenter --net=/run/netns/NAME`.)
 func Cgroup2Root() (string, error) {
 	f, err := os.Open("/proc/mounts")
 	if err != nil {
@@ -142,6 +144,14 @@ func Cgroup2Root() (string, error) {
 	}
 	defer f.Close()
 	return cgroup2Mount(f)
+}
+
+// CgroupDir checks that path is a cgroup v2 directory.
+func CgroupDir(path string) (string, error) {
+	if _, err := os.Stat(path + "/cgroup.procs"); err != nil {
+		return "", fmt.Errorf("--cgroup %s: not a cgroup v2 directory (with `ip netns exec`, /sys has no cgroup mount: use nsenter --net)", path)
+	}
+	return path, nil
 }
 
 func cgroup2Mount(r io.Reader) (string, error) {
