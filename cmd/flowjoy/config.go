@@ -86,7 +86,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fs.Uint64Var(&c.count, "count", 0, "stop live capture after `N` packets")
 	fs.DurationVar(&c.duration, "duration", 0, "stop live capture after `DURATION`")
 	fs.BoolVar(&c.xdp, "xdp", false, "eBPF engine: also attach an XDP program on ingress (native XDP on a veth turns off TSO on its peer)")
-	fs.BoolVar(&c.procmap, "procmap", true, "live capture: name the process behind each local side of a flow (exe, peer_exe); the eBPF engine attributes in the kernel, libpcap from /proc snapshots")
+	fs.BoolVar(&c.procmap, "procmap", true, "name the process behind each local side of a live flow (exe, peer_exe): the eBPF engine attributes sockets in the kernel, libpcap from /proc snapshots")
 	fs.StringVar(&c.cgroup, "cgroup", "", "eBPF engine: attribute only sockets of processes in the cgroup v2 directory `PATH` and below (default: the cgroup v2 root, every process)")
 	fs.BoolVar(&c.exeHash, "exe-hash", false, "add the SHA-256 of each program file to exe (\"hash\"; read once per file)")
 	fs.BoolVar(&c.cleanup, "cleanup", false, "remove TC filters a killed flowjoy left behind, and exit")
