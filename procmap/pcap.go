@@ -63,6 +63,13 @@ func (a *ProcAttributor) Lookup(key flowkey.Key, at int64) (uint32, bool) {
 		pid, ok = a.find(k)
 	}
 	if ok {
+		// Read the process now, while it runs: the record is written
+		// later, maybe after it exited.
+		if a.cache.get(pid, at) == nil {
+			if p, err := readProc(pid, a.clock); err == nil {
+				a.cache.put(p)
+			}
+		}
 		return pid, true
 	}
 	return 0, a.local[src]
