@@ -303,8 +303,9 @@ func TestProcmapShortLivedProcesses(t *testing.T) {
 		"--engine", "ebpf", "--cgroup", cg, "--stats-json")...)
 	const runs = 1000
 	const url = "http://10.77.0.2:8080/"
+	// One after the other; $! is each curl's pid.
 	script := fmt.Sprintf(`echo $$ > %s/cgroup.procs
-for i in $(seq %d); do sh -c 'echo $$; exec curl -s -o /dev/null %s'; done`, cg, runs, url)
+for i in $(seq %d); do curl -s -o /dev/null %s & echo $!; wait; done`, cg, runs, url)
 	args := inNet(n.clientNS, "bash", "-c", script)
 	start := time.Now()
 	out, err := exec.Command(args[0], args[1:]...).Output()
