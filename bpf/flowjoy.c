@@ -62,6 +62,10 @@ struct fj_flow {
 	__u64 last_seen_ns;   // any packet, sampled or not: for idle expiry
 	__u32 samples;        // header samples claimed, up to num_pkts
 	__u32 budget_gen;     // the budget_gen whose overrides this flow has applied
+	// Bit d set: a sample has carried the owner of direction d's socket
+	// (see fj_handle). Only ever set when procmap writes owners.
+	__u32 owner_sent;
+	__u32 _pad;
 };
 
 // Sample flags.
@@ -713,14 +717,25 @@ static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 				sample = 1;
 			}
 			cap = hdr_cap + pay;
+			// Owners travel in samples only: a local side that sends
+			// once the flow's samples and budget are used up (a server
+			// answering a large upload) gets one header sample for
+			// its owner.
+			if (!sample && m->owner && !(f->owner_sent & (1 << side))) {
+				sample = 1;
+				cap = hdr_cap;
+			}
 		}
 	}
 
 	int lost = 0;
 	if (sample) {
 		hdr.cap_len = cap;
-		if ((xdp ? fj_emit_xdp(ctx, &hdr) : fj_emit_skb(ctx, &hdr)) == 0)
+		if ((xdp ? fj_emit_xdp(ctx, &hdr) : fj_emit_skb(ctx, &hdr)) == 0) {
+			if (f && m->owner && !(f->owner_sent & (1 << side)))
+				__sync_fetch_and_or(&f->owner_sent, 1 << side);
 			return;
+		}
 		lost = 1;
 	}
 	if (f)

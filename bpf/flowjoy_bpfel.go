@@ -31,6 +31,8 @@ type FlowjoyFjFlow struct {
 	LastSeenNs uint64
 	Samples    uint32
 	BudgetGen  uint32
+	OwnerSent  uint32
+	Pad        uint32
 }
 
 type FlowjoyFjKey struct {

@@ -186,6 +186,17 @@ c.sendall(b"GET / HTTP/1.0\r\n\r\n"); c.recv(4096)
 	// listener's owner. It answers on the veth and on loopback.
 	server := startCmd(t, "", inNet(n.clientNS, "sh", "-c", inCgroup(cg, "python3 -m http.server 9090 --bind 0.0.0.0 --directory "+dir))...)
 	waitHTTP(t, n.clientNS, "http://127.0.0.1:9090/")
+	// A UDP server that answers only after a long stream: by then the
+	// flow's samples and payload budget are used up.
+	udpServer := startCmd(t, "", inNet(n.clientNS, "sh", "-c", inCgroup(cg, `python3 -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.77.0.1", 9093))
+while True:
+    b, peer = s.recvfrom(2048)
+    if b == b"END":
+        time.sleep(0.5)
+        s.sendto(b"done", peer)
+'`))...)
 
 	fj := startCmd(t, "flowjoy: capturing on", inNet(n.clientNS, flowjoyBin, "-i", n.clientIf, "-i", "lo",
 		"--engine", "ebpf", "--cgroup", cg, "--exe-hash", "--stats-json")...)
@@ -240,8 +251,21 @@ c.sendall(b"GET / HTTP/1.0\r\n\r\n"); c.recv(4096)
 		t.Fatalf("curl from the server namespace: %v %s", err, out)
 	}
 	serverPid := server.cmd.Process.Pid // nsenter execs sh, which execs python: one pid
+	if out, err := exec.Command("ip", "netns", "exec", n.serverNS, "python3", "-c", `
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
+for i in range(200):
+    s.sendto(b"x" * 1000, ("10.77.0.1", 9093))
+    if i % 20 == 0: time.sleep(0.01)
+s.sendto(b"END", ("10.77.0.1", 9093))
+s.recvfrom(100)
+`).CombinedOutput(); err != nil {
+		t.Fatalf("UDP stream from the server namespace: %v %s", err, out)
+	}
 	wants = append(wants,
 		want{what: "server (accepted socket)", match: flow("10.77.0.1", 9090, 6), key: "peer_exe", pid: serverPid, name: "python3"},
+		want{what: "server answering after a long stream (UDP)", match: flow("10.77.0.1", 9093, 17), key: "peer_exe",
+			pid: udpServer.cmd.Process.Pid, name: "python3"},
 		want{what: "socket opened before flowjoy (UDP)", match: flow("10.77.0.2", 5555, 17), key: "exe", pid: earlyPid, name: "python3"},
 		want{what: "socket opened before flowjoy (TCP)", match: func(r map[string]any) bool {
 			return r["da"] == "10.77.0.2" && r["dp"] == 8080.0 && r["exe"] != nil && exeOf(r, "exe")["pid"] == float64(earlyPid)
