@@ -67,6 +67,9 @@ type describer struct {
 
 	hashMu sync.Mutex
 	hashes map[fileID]string
+	// toHash takes the programs of exec events, hashed in the background
+	// so that records rarely wait for a hash.
+	toHash chan string
 
 	events, badEvents, seeded, seededSockets, procReads, unknown atomic.Uint64
 }
@@ -80,13 +83,41 @@ func newDescriber(grace time.Duration, cgroupRoot string, exeHash bool) *describ
 	if grace <= 0 {
 		grace = DefaultGrace
 	}
-	return &describer{
+	d := &describer{
 		cache:   newCache(grace),
 		clock:   newClock(),
 		cgroups: newCgroupNames(cgroupRoot),
 		exeHash: exeHash,
 		users:   make(map[uint32]string),
 		hashes:  make(map[fileID]string),
+	}
+	if exeHash {
+		d.toHash = make(chan string, 256)
+		go func() {
+			for path := range d.toHash {
+				d.hash(path)
+			}
+		}()
+	}
+	return d
+}
+
+// hashLater queues path for hashing; a full queue drops it (the record
+// then hashes it itself).
+func (d *describer) hashLater(path string) {
+	if d.toHash == nil || path == "" {
+		return
+	}
+	select {
+	case d.toHash <- path:
+	default:
+	}
+}
+
+// close stops the hashing goroutine.
+func (d *describer) close() {
+	if d.toHash != nil {
+		close(d.toHash)
 	}
 }
 
@@ -268,5 +299,6 @@ func (a *Attributor) Stats() Stats { return a.stats() }
 func (a *Attributor) Close() error {
 	a.k.close()
 	<-a.done
+	a.describer.close()
 	return nil
 }

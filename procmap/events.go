@@ -102,6 +102,7 @@ func (a *describer) apply(ev *procEvent, now int64) {
 			p.Cmdline = ev.filename
 		}
 		a.cache.put(p)
+		a.hashLater(p.Path)
 	case procFork:
 		// The child runs its parent's program until it execs.
 		p := &Process{PID: ev.tgid, PPID: ev.ppid, UID: ev.uid, Start: start, Comm: ev.comm,

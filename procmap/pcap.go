@@ -138,5 +138,8 @@ func (a *ProcAttributor) refresh() {
 // Stats returns the running totals.
 func (a *ProcAttributor) Stats() Stats { return a.stats() }
 
-// Close does nothing: there is no kernel state.
-func (a *ProcAttributor) Close() error { return nil }
+// Close stops background hashing; there is no kernel state.
+func (a *ProcAttributor) Close() error {
+	a.describer.close()
+	return nil
+}

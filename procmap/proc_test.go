@@ -1,10 +1,14 @@
 package procmap
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowjoy/flowjoy/userspace/record"
 )
 
 func TestParseStat(t *testing.T) {
@@ -73,4 +77,26 @@ func FuzzParseStat(f *testing.F) {
 		cgroup2Mount(strings.NewReader(string(b)))
 		unescapeMount(string(b))
 	})
+}
+
+func TestExeHash(t *testing.T) {
+	d := newDescriber(time.Minute, "", true)
+	defer d.close()
+	exe, _ := os.Executable()
+	raw, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(raw)
+	d.hashLater(exe) // the background hash and the record's agree
+	var e record.Exe
+	if !d.Describe(uint32(os.Getpid()), time.Now().UnixNano(), &e) {
+		t.Fatal("this process is unknown")
+	}
+	if e.Hash != hex.EncodeToString(sum[:]) {
+		t.Errorf("hash %q, want the SHA-256 of %s", e.Hash, exe)
+	}
+	if d.hash("/nonexistent/program") != "" {
+		t.Error("a missing file has a hash")
+	}
 }

@@ -237,6 +237,7 @@ while True:
 	}
 	add("TCP (curl)", "curl -s -o /dev/null http://10.77.0.2:8080/", "curl", flow("10.77.0.2", 8080, 6))
 	add("TLS (curl)", "curl -sk -o /dev/null https://10.77.0.2/", "curl", flow("10.77.0.2", 443, 6))
+	add("TLS over IPv6 (curl)", "curl -sk -o /dev/null https://[fd77::2]/", "curl", flow("fd77::2", 443, 6))
 	add("UDP (dig)", "dig +short +tries=1 @10.77.0.2 demo.test", "dig", flow("10.77.0.2", 53, 17))
 	add("SSH", "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 root@10.77.0.2 true",
 		"ssh", flow("10.77.0.2", 22, 6))
