@@ -257,7 +257,7 @@ func Open(cfg Config) (*Attributor, error) {
 	n, _ := seedFromProc(a.cache, a.clock)
 	a.seeded.Store(uint64(n))
 	// Sockets made before the hooks were attached.
-	sockets, _ := seedSockets(cfg.Owners, a.clock)
+	sockets, _ := seedSockets(cfg.Owners)
 	a.seededSockets.Store(uint64(sockets))
 	if a.k.reader != nil {
 		go a.read()

@@ -21,7 +21,7 @@ import (
 // iter/task_file would do this in the kernel, but this kernel's verifier
 // refuses bpf_sk_storage_get on the socket it reaches
 // (bpf_sock_from_file(file)->sk is an untrusted pointer).
-func seedSockets(owners *cebpf.Map, clk clock) (seeded int, err error) {
+func seedSockets(owners *cebpf.Map) (seeded int, err error) {
 	entries, err := os.ReadDir(procRoot)
 	if err != nil {
 		return 0, err
@@ -32,12 +32,12 @@ func seedSockets(owners *cebpf.Map, clk clock) (seeded int, err error) {
 		if err != nil || pid == 0 || int(pid) == os.Getpid() {
 			continue
 		}
-		seeded += seedProcess(owners, uint32(pid), clk, done)
+		seeded += seedProcess(owners, uint32(pid), done)
 	}
 	return seeded, nil
 }
 
-func seedProcess(owners *cebpf.Map, pid uint32, clk clock, done map[string]bool) int {
+func seedProcess(owners *cebpf.Map, pid uint32, done map[string]bool) int {
 	dir := procRoot + "/" + strconv.FormatUint(uint64(pid), 10)
 	fds, err := os.ReadDir(dir + "/fd")
 	if err != nil {

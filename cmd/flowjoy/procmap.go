@@ -44,6 +44,7 @@ type attributionStats struct {
 	AttributedFlows uint64 `json:"attributed_flows"`
 	Processes       int    `json:"processes_known"`
 	Events          uint64 `json:"process_events"`
+	SocketsSeeded   uint64 `json:"sockets_seeded"`
 	ProcReads       uint64 `json:"proc_reads"`
 	Unknown         uint64 `json:"unknown_owners"`
 }
@@ -54,5 +55,5 @@ func newAttributionStats(p pipeline.Stats, a attribution) *attributionStats {
 	}
 	s := a.Stats()
 	return &attributionStats{LocalFlows: p.LocalFlows, AttributedFlows: p.AttributedFlows,
-		Processes: s.Processes, Events: s.Events, ProcReads: s.ProcReads, Unknown: s.Unknown}
+		Processes: s.Processes, Events: s.Events, SocketsSeeded: s.Sockets, ProcReads: s.ProcReads, Unknown: s.Unknown}
 }
