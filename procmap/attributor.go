@@ -148,7 +148,10 @@ func (d *describer) Describe(owner uint32, at int64, e *record.Exe) bool {
 		UID:       p.UID,
 		User:      d.userName(p.UID),
 		Cgroup:    p.Cgroup,
-		Container: ContainerID(p.Cgroup),
+		Container: p.Container,
+	}
+	if e.Container == "" {
+		e.Container = ContainerID(p.Cgroup)
 	}
 	if p.Path != "" {
 		e.Name = filepath.Base(p.Path)

@@ -14,6 +14,7 @@ type Process struct {
 	Path      string // full path of the program ("" if unknown)
 	Cmdline   string // arguments joined by spaces
 	Cgroup    string // cgroup v2 path
+	Container string // container id, from Cgroup or the v1 hierarchies
 	Exited    int64  // exit time, ns since the epoch; 0 while it runs
 }
 

@@ -93,6 +93,13 @@ func (a *describer) apply(ev *procEvent, now int64) {
 		p := &Process{PID: ev.tgid, PPID: ev.ppid, UID: ev.uid, Start: start, Comm: ev.comm,
 			Cmdline: joinArgs(ev.args), Cgroup: a.cgroups.path(ev.cgroupID)}
 		p.Path = ev.filename
+		p.Container = ContainerID(p.Cgroup)
+		if p.Container == "" {
+			// Hybrid layouts keep containers in the v1 hierarchies.
+			if cg, err := os.ReadFile(procRoot + "/" + strconv.FormatUint(uint64(ev.tgid), 10) + "/cgroup"); err == nil {
+				p.Container = containerInCgroups(cg)
+			}
+		}
 		// The process usually still runs: /proc/PID/exe is the full path
 		// (exec may have been given a relative path or a symlink).
 		if exe, err := os.Readlink(procRoot + "/" + strconv.FormatUint(uint64(ev.tgid), 10) + "/exe"); err == nil {
@@ -108,7 +115,7 @@ func (a *describer) apply(ev *procEvent, now int64) {
 		p := &Process{PID: ev.tgid, PPID: ev.ppid, UID: ev.uid, Start: start, Comm: ev.comm,
 			Cgroup: a.cgroups.path(ev.cgroupID)}
 		if parent := a.cache.get(ev.ppid, now); parent != nil {
-			p.Path, p.Cmdline = parent.Path, parent.Cmdline
+			p.Path, p.Cmdline, p.Container = parent.Path, parent.Cmdline, parent.Container
 		}
 		a.cache.put(p)
 	case procExit:

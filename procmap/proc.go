@@ -60,6 +60,7 @@ func readProc(pid uint32, clk clock) (*Process, error) {
 	}
 	if cg, err := os.ReadFile(dir + "/cgroup"); err == nil {
 		p.Cgroup = cgroupV2Path(cg)
+		p.Container = containerInCgroups(cg)
 	}
 	return p, nil
 }
@@ -118,6 +119,23 @@ func cgroupV2Path(b []byte) string {
 	for _, line := range strings.Split(string(b), "\n") {
 		if rest, ok := strings.CutPrefix(line, "0::"); ok {
 			return rest
+		}
+	}
+	return ""
+}
+
+// containerInCgroups returns the container id in any hierarchy of a
+// /proc/PID/cgroup file: on a hybrid layout, runtimes put containers in
+// the v1 hierarchies ("4:pids:/docker/<id>") and the v2 path is "/".
+func containerInCgroups(b []byte) string {
+	for _, line := range strings.Split(string(b), "\n") {
+		// hierarchy-id:controllers:path; the path may contain ':'.
+		if _, rest, ok := strings.Cut(line, ":"); ok {
+			if _, path, ok := strings.Cut(rest, ":"); ok {
+				if id := ContainerID(path); id != "" {
+					return id
+				}
+			}
 		}
 	}
 	return ""

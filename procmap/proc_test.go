@@ -50,6 +50,14 @@ func TestCgroupFiles(t *testing.T) {
 	if got := cgroupV2Path([]byte(hybrid)); got != "/system.slice/docker-abc.scope" {
 		t.Errorf("cgroupV2Path = %q", got)
 	}
+	id := strings.Repeat("4f", 32)
+	v1 := "12:pids:/docker/" + id + "\n11:cpu,cpuacct:/docker/" + id + "\n0::/\n"
+	if got := containerInCgroups([]byte(v1)); got != id {
+		t.Errorf("containerInCgroups(hybrid docker) = %q", got)
+	}
+	if got := containerInCgroups([]byte(hybrid)); got != "" {
+		t.Errorf("containerInCgroups(no container) = %q", got)
+	}
 	if got := cgroupV2Path([]byte("3:cpu:/x\n")); got != "" {
 		t.Errorf("cgroupV2Path of a v1-only file = %q", got)
 	}
@@ -74,6 +82,9 @@ func FuzzParseStat(f *testing.F) {
 		parseStat(b, &p, clock{})
 		statusUID(b)
 		cgroupV2Path(b)
+		if id := containerInCgroups(b); id != "" && !strings.Contains(string(b), id) {
+			t.Fatalf("container id %q not in the input", id)
+		}
 		cgroup2Mount(strings.NewReader(string(b)))
 		unescapeMount(string(b))
 	})
