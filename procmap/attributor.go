@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -260,7 +261,11 @@ func Open(cfg Config) (*Attributor, error) {
 	n, _ := seedFromProc(a.cache, a.clock)
 	a.seeded.Store(uint64(n))
 	// Sockets made before the hooks were attached.
-	sockets, _ := seedSockets(cfg.Owners)
+	within := ""
+	if cfg.Cgroup != "" && root != "" {
+		within = "/" + strings.Trim(strings.TrimPrefix(filepath.Clean(cg), filepath.Clean(root)), "/")
+	}
+	sockets, _ := seedSockets(cfg.Owners, within)
 	a.seededSockets.Store(uint64(sockets))
 	if a.k.reader != nil {
 		go a.read()

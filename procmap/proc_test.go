@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +110,23 @@ func TestExeHash(t *testing.T) {
 	}
 	if d.hash("/nonexistent/program") != "" {
 		t.Error("a missing file has a hash")
+	}
+}
+
+func TestInCgroup(t *testing.T) {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Skip("no /proc/self/cgroup")
+	}
+	own := cgroupV2Path(b)
+	if own == "" {
+		t.Skip("no cgroup v2 path for this process")
+	}
+	self := uint32(os.Getpid())
+	if !inCgroup(self, own) || !inCgroup(self, path.Dir(own)) && own != "/" {
+		t.Errorf("not in its own cgroup %s or its parent", own)
+	}
+	if inCgroup(self, own+"-other") || inCgroup(self, own+"/child") {
+		t.Errorf("in a sibling or child of %s", own)
 	}
 }

@@ -21,7 +21,10 @@ import (
 // iter/task_file would do this in the kernel, but this kernel's verifier
 // refuses bpf_sk_storage_get on the socket it reaches
 // (bpf_sock_from_file(file)->sk is an untrusted pointer).
-func seedSockets(owners *cebpf.Map) (seeded int, err error) {
+//
+// within limits seeding to processes whose cgroup v2 path is within that
+// path ("" or "/": all), as the hooks see only that subtree.
+func seedSockets(owners *cebpf.Map, within string) (seeded int, err error) {
 	entries, err := os.ReadDir(procRoot)
 	if err != nil {
 		return 0, err
@@ -32,9 +35,22 @@ func seedSockets(owners *cebpf.Map) (seeded int, err error) {
 		if err != nil || pid == 0 || int(pid) == os.Getpid() {
 			continue
 		}
+		if within != "" && within != "/" && !inCgroup(uint32(pid), within) {
+			continue
+		}
 		seeded += seedProcess(owners, uint32(pid), done)
 	}
 	return seeded, nil
+}
+
+// inCgroup reports whether pid's cgroup v2 path is cg or below it.
+func inCgroup(pid uint32, cg string) bool {
+	b, err := os.ReadFile(procRoot + "/" + strconv.FormatUint(uint64(pid), 10) + "/cgroup")
+	if err != nil {
+		return false
+	}
+	p := cgroupV2Path(b)
+	return p == cg || strings.HasPrefix(p, strings.TrimSuffix(cg, "/")+"/")
 }
 
 func seedProcess(owners *cebpf.Map, pid uint32, done map[string]bool) int {
