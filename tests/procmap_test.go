@@ -380,3 +380,41 @@ for i in $(seq %d); do curl -s -o /dev/null %s & echo $!; wait; done`, cg, runs,
 		runs, elapsed.Round(time.Millisecond), float64(elapsed.Milliseconds())/runs, right, flows,
 		s.Attribution.AttributedFlows, s.Attribution.LocalFlows)
 }
+
+// The libpcap engine has no kernel hooks: it looks the flow's local
+// socket up in /proc, which finds a connection that lives a while.
+func TestProcmapLibpcapFallback(t *testing.T) {
+	n := newLiveNet(t)
+	fj := startCmd(t, "flowjoy: capturing on", inNet(n.clientNS, flowjoyBin, "-i", n.clientIf, "--engine", "pcap", "--stats-json")...)
+	args := inNet(n.clientNS, "python3", "-c", `
+import os, socket, time
+c = socket.create_connection(("10.77.0.2", 8080))
+print(os.getpid(), flush=True)
+time.sleep(0.5)
+c.sendall(b"GET / HTTP/1.0\r\n\r\n"); c.recv(4096)
+`)
+	out, err := exec.Command(args[0], args[1:]...).Output()
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("client pid: %q", out)
+	}
+	recs := fj.records(t, syscall.SIGINT)
+	found := false
+	for _, r := range recs {
+		if r["da"] == "10.77.0.2" && r["dp"] == 8080.0 {
+			found = true
+			if e := exeOf(r, "exe"); e == nil || e["pid"] != float64(pid) || !strings.HasPrefix(e["name"].(string), "python3") {
+				t.Errorf("exe %v, want python3 pid %d", r["exe"], pid)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no record of the connection")
+	}
+	if s := summaryOf(t, fj.Stderr()); s.Attribution.AttributedFlows < 1 {
+		t.Errorf("summary: %d of %d local flows attributed", s.Attribution.AttributedFlows, s.Attribution.LocalFlows)
+	}
+}
