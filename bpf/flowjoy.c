@@ -18,6 +18,7 @@
 // truncated headers) is sent whole as an unkeyed sample: userspace decides.
 
 #include "fj_bpf.h"
+#include "fj_owner.h"
 
 char __license[] SEC("license") = "Dual MIT/GPL";
 
@@ -61,6 +62,10 @@ struct fj_flow {
 	__u64 last_seen_ns;   // any packet, sampled or not: for idle expiry
 	__u32 samples;        // header samples claimed, up to num_pkts
 	__u32 budget_gen;     // the budget_gen whose overrides this flow has applied
+	// Bit d set: a sample has carried the owner of direction d's socket
+	// (see fj_handle). Only ever set when procmap writes owners.
+	__u32 owner_sent;
+	__u32 _pad;
 };
 
 // Sample flags.
@@ -68,6 +73,7 @@ struct fj_flow {
 #define FJ_SAMPLE_VLAN 0x2      // vlan_tci/vlan_proto were stripped by the NIC/stack
 #define FJ_SAMPLE_UNKEYED 0x4   // sent whole, not accounted to any map entry
 #define FJ_SAMPLE_NOENTRY 0x8   // the flow had no map entry (map full)
+#define FJ_SAMPLE_LOCAL 0x10    // sent by a local socket (egress with skb->sk)
 
 // fj_sample heads each ring-buffer record; cap_len packet bytes follow.
 struct fj_sample {
@@ -81,6 +87,10 @@ struct fj_sample {
 	__u8 dir;         // event.Direction: 1 ingress, 2 egress
 	__u8 flags;
 	__u16 _pad;
+	// The process (tgid) that owns the sending socket, from fj_owners;
+	// 0 when unknown (ingress, no socket, or procmap not loaded).
+	__u32 owner;
+	__u32 _pad2;
 };
 
 // fj_stats are per-CPU totals since load.
@@ -201,6 +211,8 @@ struct fj_meta {
 	__u8 dir;
 	__u8 l3;          // no link header
 	__u8 vlan_accel;  // a tag was taken out of the data
+	__u8 local;       // sent by a local socket
+	__u32 owner;      // its owner's tgid, 0 if unknown
 };
 
 struct fj_parsed {
@@ -645,7 +657,9 @@ static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 		.vlan_tci = m->vlan_tci,
 		.vlan_proto = m->vlan_proto,
 		.dir = m->dir,
-		.flags = (m->l3 ? FJ_SAMPLE_L3 : 0) | (m->vlan_accel ? FJ_SAMPLE_VLAN : 0),
+		.flags = (m->l3 ? FJ_SAMPLE_L3 : 0) | (m->vlan_accel ? FJ_SAMPLE_VLAN : 0) |
+			 (m->local ? FJ_SAMPLE_LOCAL : 0),
+		.owner = m->owner,
 	};
 	struct fj_flow *f = NULL;
 	int side = 0, sample = 0;
@@ -703,14 +717,25 @@ static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 				sample = 1;
 			}
 			cap = hdr_cap + pay;
+			// Owners travel in samples only: a local side that sends
+			// once the flow's samples and budget are used up (a server
+			// answering a large upload) gets one header sample for
+			// its owner.
+			if (!sample && m->owner && !(f->owner_sent & (1 << side))) {
+				sample = 1;
+				cap = hdr_cap;
+			}
 		}
 	}
 
 	int lost = 0;
 	if (sample) {
 		hdr.cap_len = cap;
-		if ((xdp ? fj_emit_xdp(ctx, &hdr) : fj_emit_skb(ctx, &hdr)) == 0)
+		if ((xdp ? fj_emit_xdp(ctx, &hdr) : fj_emit_skb(ctx, &hdr)) == 0) {
+			if (f && m->owner && !(f->owner_sent & (1 << side)))
+				__sync_fetch_and_or(&f->owner_sent, 1 << side);
 			return;
+		}
 		lost = 1;
 	}
 	if (f)
@@ -734,6 +759,19 @@ static __always_inline void fj_handle_skb(struct __sk_buff *skb, __u8 dir, __u8 
 		m.vlan_accel = 1;
 		m.vlan_tci = skb->vlan_tci;
 		m.vlan_proto = bpf_ntohs((__u16)skb->vlan_proto);
+	}
+	// A locally made packet carries its socket on egress (on ingress
+	// skb->sk is not the receiver's): its owner, written by procmap's
+	// hooks, goes up with the sample. Only samples carry it: every
+	// flow's first packets are samples.
+	if (dir == FJ_DIR_EGRESS && skb->sk) {
+		struct bpf_sock *sk = bpf_sk_fullsock(skb->sk);
+		if (sk) {
+			m.local = 1;
+			struct fj_owner *o = bpf_sk_storage_get(&fj_owners, sk, NULL, 0);
+			if (o)
+				m.owner = o->tgid;
+		}
 	}
 	fj_handle(skb, 0, &m);
 }

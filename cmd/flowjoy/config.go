@@ -42,6 +42,9 @@ type config struct {
 	count     uint64
 	duration  time.Duration
 	xdp       bool
+	procmap   bool
+	cgroup    string
+	exeHash   bool
 	cleanup   bool
 	version   bool
 }
@@ -84,6 +87,9 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fs.Uint64Var(&c.count, "count", 0, "stop live capture after `N` packets")
 	fs.DurationVar(&c.duration, "duration", 0, "stop live capture after `DURATION`")
 	fs.BoolVar(&c.xdp, "xdp", false, "eBPF engine: also attach an XDP program on ingress (native XDP on a veth turns off TSO on its peer)")
+	fs.BoolVar(&c.procmap, "procmap", true, "name the process behind each local side of a live flow (exe, peer_exe): the eBPF engine attributes sockets in the kernel, libpcap from /proc snapshots")
+	fs.StringVar(&c.cgroup, "cgroup", "", "eBPF engine: attribute only sockets of processes in the cgroup v2 directory `PATH` and below (default: the cgroup v2 root, every process)")
+	fs.BoolVar(&c.exeHash, "exe-hash", false, "add the SHA-256 of each program file to exe (\"hash\"; read once per file)")
 	fs.BoolVar(&c.cleanup, "cleanup", false, "remove TC filters a killed flowjoy left behind, and exit")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 
@@ -188,6 +194,9 @@ func (c *config) validate() error {
 	}
 	if c.payloadBytes < 0 {
 		return fmt.Errorf("--payload-bytes %d: must not be negative", c.payloadBytes)
+	}
+	if len(c.reads) > 0 && (c.cgroup != "" || c.exeHash) {
+		return fmt.Errorf("--cgroup and --exe-hash are for live capture: capture files carry no processes")
 	}
 	if len(c.reads) > 0 && len(c.interfaces) > 0 {
 		return fmt.Errorf("-r and -i cannot be combined: read files or capture live")

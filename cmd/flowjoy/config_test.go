@@ -85,3 +85,26 @@ func TestInterfaceAnyAlone(t *testing.T) {
 		}
 	}
 }
+
+func TestProcmapFlags(t *testing.T) {
+	parse := func(args ...string) (*config, error) {
+		c := &config{}
+		if err := newFlagSet(c).Parse(args); err != nil {
+			return nil, err
+		}
+		return c, c.validate()
+	}
+	c, err := parse("-i", "eth0")
+	if err != nil || !c.procmap || c.exeHash || c.cgroup != "" {
+		t.Errorf("defaults: %+v %v; want attribution on, no hash, the cgroup root", c, err)
+	}
+	c, err = parse("-i", "eth0", "--no-procmap", "--exe-hash", "--cgroup", "/sys/fs/cgroup/x")
+	if err != nil || c.procmap || !c.exeHash || c.cgroup != "/sys/fs/cgroup/x" {
+		t.Errorf("parsed %+v %v", c, err)
+	}
+	for _, bad := range [][]string{{"-r", "a.pcap", "--exe-hash"}, {"-r", "a.pcap", "--cgroup", "/x"}} {
+		if _, err := parse(bad...); err == nil || !strings.Contains(err.Error(), "live capture") {
+			t.Errorf("%v: err %v, want a refusal naming live capture", bad, err)
+		}
+	}
+}

@@ -49,6 +49,10 @@ func runLive(c *config, stderr io.Writer) error {
 		return err
 	}
 	defer eng.Close()
+	attr := openAttribution(c, eng, stderr)
+	if attr != nil {
+		defer attr.Close()
+	}
 	fmt.Fprintf(stderr, "flowjoy: capturing on %s\n", eng.Describe())
 
 	out, err := sink.Open(c.write)
@@ -57,6 +61,9 @@ func runLive(c *config, stderr io.Writer) error {
 	}
 	pc := c.pipelineConfig()
 	pc.InterfaceName = eng.InterfaceName
+	if attr != nil {
+		pc.Attribution = attr
+	}
 	if limiter, ok := eng.(payloadLimiter); ok {
 		pc.PayloadDone = limiter.PayloadDone
 	}
@@ -77,7 +84,8 @@ func runLive(c *config, stderr io.Writer) error {
 	summary := func() *liveStats {
 		lock.Lock()
 		defer lock.Unlock()
-		return newLiveStats(p.Stats(), eng.Stats(), time.Since(start))
+		ps := p.Stats()
+		return newLiveStats(ps, eng.Stats(), newAttributionStats(ps, attr), time.Since(start))
 	}
 	go func() {
 		tick := time.NewTicker(time.Second)

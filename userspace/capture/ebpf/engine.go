@@ -135,6 +135,7 @@ type tcObjects struct {
 	BudgetOverrides *cebpf.Map      `ebpf:"budget_overrides"`
 	Samples         *cebpf.Map      `ebpf:"samples"`
 	Stats           *cebpf.Map      `ebpf:"stats"`
+	Owners          *cebpf.Map      `ebpf:"fj_owners"`
 	BudgetGen       *cebpf.Variable `ebpf:"budget_gen"`
 	Ingress         *cebpf.Program  `ebpf:"fj_tc_ingress"`
 	Egress          *cebpf.Program  `ebpf:"fj_tc_egress"`
@@ -150,7 +151,7 @@ type objects struct {
 }
 
 func (o *objects) close() {
-	for _, m := range []*cebpf.Map{o.Flows, o.BudgetOverrides, o.Samples, o.Stats} {
+	for _, m := range []*cebpf.Map{o.Flows, o.BudgetOverrides, o.Samples, o.Stats, o.Owners} {
 		if m != nil {
 			m.Close()
 		}
@@ -268,6 +269,11 @@ func (e *Engine) load() error {
 	}
 	return nil
 }
+
+// OwnersMap is the socket-owner storage the egress programs read: process
+// attribution (procmap) loads its hooks with this map, so that what they
+// write is what the data path reads. Valid until Close.
+func (e *Engine) OwnersMap() *cebpf.Map { return e.objs.Owners }
 
 // Interfaces reports how each interface is attached now.
 func (e *Engine) Interfaces() []loader.Interface { return e.attach.Interfaces() }
