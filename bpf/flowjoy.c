@@ -75,6 +75,10 @@ struct fj_flow {
 #define FJ_SAMPLE_NOENTRY 0x8   // the flow had no map entry (map full)
 #define FJ_SAMPLE_LOCAL 0x10    // sent by a local socket (egress with skb->sk)
 
+// fj_sample.dir, as event.Direction.
+#define FJ_DIR_INGRESS 1
+#define FJ_DIR_EGRESS 2
+
 // fj_sample heads each ring-buffer record; cap_len packet bytes follow.
 struct fj_sample {
 	__u64 ts_ns;      // bpf_ktime_get_ns (CLOCK_MONOTONIC)
@@ -641,6 +645,28 @@ static __always_inline struct fj_flow *fj_flow_entry(struct fj_key *ck, struct f
 	return bpf_map_lookup_elem(&flows, ck);
 }
 
+// fj_owner_lookup fills m->local and m->owner for an egress packet: a
+// locally made packet carries its socket on egress (on ingress skb->sk is
+// not the receiver's), and the owner procmap's hooks wrote for it goes up
+// with the sample. fj_handle calls it only for packets that are sampled or
+// whose side has not sent its owner yet, so the bulk of a flow costs no
+// socket-storage lookup.
+static __always_inline void fj_owner_lookup(void *ctx, int xdp, struct fj_meta *m)
+{
+	if (xdp || m->dir != FJ_DIR_EGRESS)
+		return;
+	struct __sk_buff *skb = ctx;
+	if (!skb->sk)
+		return;
+	struct bpf_sock *sk = bpf_sk_fullsock(skb->sk);
+	if (!sk)
+		return;
+	m->local = 1;
+	struct fj_owner *o = bpf_sk_storage_get(&fj_owners, sk, NULL, 0);
+	if (o)
+		m->owner = o->tgid;
+}
+
 static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 {
 	struct fj_stats *st = fj_stats();
@@ -657,9 +683,7 @@ static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 		.vlan_tci = m->vlan_tci,
 		.vlan_proto = m->vlan_proto,
 		.dir = m->dir,
-		.flags = (m->l3 ? FJ_SAMPLE_L3 : 0) | (m->vlan_accel ? FJ_SAMPLE_VLAN : 0) |
-			 (m->local ? FJ_SAMPLE_LOCAL : 0),
-		.owner = m->owner,
+		.flags = (m->l3 ? FJ_SAMPLE_L3 : 0) | (m->vlan_accel ? FJ_SAMPLE_VLAN : 0),
 	};
 	struct fj_flow *f = NULL;
 	int side = 0, sample = 0;
@@ -717,6 +741,8 @@ static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 				sample = 1;
 			}
 			cap = hdr_cap + pay;
+			if (sample || !(f->owner_sent & (1 << side)))
+				fj_owner_lookup(ctx, xdp, m);
 			// Owners travel in samples only: a local side that sends
 			// once the flow's samples and budget are used up (a server
 			// answering a large upload) gets one header sample for
@@ -730,6 +756,11 @@ static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 
 	int lost = 0;
 	if (sample) {
+		if (!f)
+			fj_owner_lookup(ctx, xdp, m);
+		if (m->local)
+			hdr.flags |= FJ_SAMPLE_LOCAL;
+		hdr.owner = m->owner;
 		hdr.cap_len = cap;
 		if ((xdp ? fj_emit_xdp(ctx, &hdr) : fj_emit_skb(ctx, &hdr)) == 0) {
 			if (f && m->owner && !(f->owner_sent & (1 << side)))
@@ -741,9 +772,6 @@ static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 	if (f)
 		fj_count(side ? &f->dir[1] : &f->dir[0], m, &p, lost);
 }
-
-#define FJ_DIR_INGRESS 1
-#define FJ_DIR_EGRESS 2
 
 static __always_inline void fj_handle_skb(struct __sk_buff *skb, __u8 dir, __u8 l3)
 {
@@ -759,19 +787,6 @@ static __always_inline void fj_handle_skb(struct __sk_buff *skb, __u8 dir, __u8 
 		m.vlan_accel = 1;
 		m.vlan_tci = skb->vlan_tci;
 		m.vlan_proto = bpf_ntohs((__u16)skb->vlan_proto);
-	}
-	// A locally made packet carries its socket on egress (on ingress
-	// skb->sk is not the receiver's): its owner, written by procmap's
-	// hooks, goes up with the sample. Only samples carry it: every
-	// flow's first packets are samples.
-	if (dir == FJ_DIR_EGRESS && skb->sk) {
-		struct bpf_sock *sk = bpf_sk_fullsock(skb->sk);
-		if (sk) {
-			m.local = 1;
-			struct fj_owner *o = bpf_sk_storage_get(&fj_owners, sk, NULL, 0);
-			if (o)
-				m.owner = o->tgid;
-		}
 	}
 	fj_handle(skb, 0, &m);
 }
