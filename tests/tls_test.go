@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -788,18 +789,9 @@ func TestTLSRealTrafficAgainstTshark(t *testing.T) {
 	}
 
 	pcap := p("tls.pcap")
-	dump := exec.Command("ip", "netns", "exec", cns, "tcpdump", "-i", iface, "-s", "0", "-U", "-w", pcap, "tcp")
-	if err := dump.Start(); err != nil {
-		t.Fatal(err)
-	}
-	dumpDone := false
-	t.Cleanup(func() {
-		if !dumpDone {
-			dump.Process.Kill()
-			dump.Wait()
-		}
-	})
-	time.Sleep(500 * time.Millisecond)
+	// Immediate mode: with TPACKET_V3 blocks, packets of a block that is
+	// not yet full when tcpdump stops are lost (the last connections).
+	dump := startIn(t, cns, "listening on", "tcpdump", "-i", iface, "-s", "0", "-B", "65536", "--immediate-mode", "-U", "-w", pcap, "tcp")
 
 	client := func(stdin string, args ...string) {
 		t.Helper()
@@ -849,9 +841,7 @@ func TestTLSRealTrafficAgainstTshark(t *testing.T) {
 	client(get, sc("-connect", "10.77.0.2:4435", "-servername", "tls.test", "-cert", p("ec.pem"), "-key", p("ec.key"),
 		"-cert_chain", p("chain.pem"))...)
 	time.Sleep(500 * time.Millisecond)
-	exec.Command("kill", "-INT", strconv.Itoa(dump.Process.Pid)).Run()
-	dump.Wait()
-	dumpDone = true
+	dump.stop(t, syscall.SIGINT)
 
 	r := runFlowjoy(t, nil, append([]string{"-r", pcap}, noTimeouts...)...)
 	if r.exit != 0 {
