@@ -32,6 +32,8 @@ type Programs struct {
 	Ingress, Egress     *ebpf.Program
 	IngressL3, EgressL3 *ebpf.Program
 	XDP                 *ebpf.Program // needed with Options.XDP
+
+	l3Err error // why the L3 programs are missing (Filter)
 }
 
 // TCMode chooses how TC programs are attached.
@@ -128,6 +130,9 @@ func (a *Attachment) attachInterface(p Programs, xdp bool, mode *TCMode, name st
 		in, out = p.IngressL3, p.EgressL3
 	}
 	if in == nil || out == nil {
+		if l3 && p.l3Err != nil {
+			return fmt.Errorf("interface %q: %w", name, p.l3Err)
+		}
 		return fmt.Errorf("interface %q: no program for its link type", name)
 	}
 

@@ -27,10 +27,10 @@ import (
 // needs bytes of one direction after the other carried a large transfer
 // (a client's close_notify after a download) sees them as it would in a
 // capture file.
+//
+// A filter expression runs in the kernel, in front of the data path
+// (loader.Filter): packets it rejects cost the kernel the filter only.
 func openEBPF(c *config) (liveEngine, error) {
-	if c.filter != "" {
-		return nil, fmt.Errorf("the eBPF engine does not apply filter expressions (%q): use --engine pcap", c.filter)
-	}
 	dist := c.distBytes.n
 	if !c.distBytes.set {
 		dist = ebpf.DefaultDistBytes
@@ -38,6 +38,7 @@ func openEBPF(c *config) (liveEngine, error) {
 	eng, err := ebpf.Open(ebpf.Config{
 		Interfaces:  c.interfaces,
 		XDP:         c.xdp,
+		Filter:      c.filter,
 		NumPkts:     c.numPkts,
 		DistBytes:   kernelBudget(c, dist),
 		MaxFlows:    c.maxFlows,
@@ -123,7 +124,11 @@ func (e *ebpfEngine) Describe() string {
 		}
 		parts = append(parts, fmt.Sprintf("%s (eBPF: ingress %s, egress %s)", i.Name, in, i.Egress))
 	}
-	return strings.Join(parts, ", ")
+	d := strings.Join(parts, ", ")
+	if e.Filtered() {
+		d += ", filter in kernel"
+	}
+	return d
 }
 
 func (e *ebpfEngine) InterfaceName(ifindex uint32) string { return e.names[ifindex] }

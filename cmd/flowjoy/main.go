@@ -208,6 +208,12 @@ Usage:
   flowjoy -i IFACE [-i IFACE ...] [options] [FILTER]
 
 FILTER is a tcpdump expression (pcap-filter(7)), e.g. 'tcp port 443'.
+Live, the eBPF engine runs it in the kernel in front of its counters, so
+filtered-out packets cost almost nothing and are not counted. On TC the
+kernel has usually taken a packet's outer VLAN tag out of its data (as
+tcpdump on Linux sees it): 'vlan' primitives then do not match and the
+rest of the expression sees the untagged packet; --xdp (ingress) and
+--engine pcap see tags in place.
 Joy's key=value arguments are accepted too (bidir=1 num_pkts=50 ...).
 
 Examples:

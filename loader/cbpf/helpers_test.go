@@ -1,8 +1,8 @@
 package cbpf
 
 import (
-	"fmt"
 	"bufio"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"

@@ -1,0 +1,78 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/net/bpf"
+
+	"github.com/flowjoy/flowjoy/loader/cbpf"
+)
+
+// Filtered are the entry programs that run a tcpdump filter in front of
+// flowjoy's programs, until Close.
+type Filtered struct {
+	entries []*cbpf.Entry
+}
+
+// Filter compiles the tcpdump expression with libpcap, for Ethernet (and
+// loopback) devices and for devices whose packets start at the IP header,
+// and wraps each program of p into an entry program that runs it first
+// (see cbpf.NewEntry): attach the returned Programs instead of p. Packets
+// the filter rejects never reach p's programs, so they are neither
+// counted nor sampled.
+//
+// An expression that only means something with an Ethernet header
+// ("ether host …") does not compile for IP devices: attaching to one
+// then fails with libpcap's reason.
+func Filter(p Programs, expr string) (Programs, *Filtered, error) {
+	ether, err := cbpf.Compile(expr, cbpf.LinkEthernet)
+	if err != nil {
+		return Programs{}, nil, err
+	}
+	raw, rawErr := cbpf.Compile(expr, cbpf.LinkRaw)
+	f := &Filtered{}
+	out := Programs{}
+	for _, w := range []struct {
+		name   string
+		filter []bpf.Instruction
+		in     *ebpf.Program
+		attach ebpf.AttachType // as cilium/ebpf loads bpf/flowjoy.c's sections
+		out    **ebpf.Program
+	}{
+		{"fjf_tc_in", ether, p.Ingress, ebpf.AttachNone, &out.Ingress},
+		{"fjf_tc_eg", ether, p.Egress, ebpf.AttachNone, &out.Egress},
+		{"fjf_tc_in_l3", raw, p.IngressL3, ebpf.AttachNone, &out.IngressL3},
+		{"fjf_tc_eg_l3", raw, p.EgressL3, ebpf.AttachNone, &out.EgressL3},
+		{"fjf_xdp_in", ether, p.XDP, ebpf.AttachXDP, &out.XDP},
+	} {
+		if w.in == nil || w.filter == nil {
+			continue
+		}
+		e, err := cbpf.NewEntry(w.name, w.filter, w.in, w.attach)
+		if err != nil {
+			f.Close()
+			return Programs{}, nil, fmt.Errorf("filter %q: %w", expr, Explain(err))
+		}
+		f.entries = append(f.entries, e)
+		*w.out = e.Program
+	}
+	if rawErr != nil {
+		out.l3Err = fmt.Errorf("the filter does not apply to IP devices: %w", rawErr)
+	}
+	return out, f, nil
+}
+
+// Close frees the entry programs. Detach them first.
+func (f *Filtered) Close() error {
+	if f == nil {
+		return nil
+	}
+	var errs []error
+	for _, e := range f.entries {
+		errs = append(errs, e.Close())
+	}
+	f.entries = nil
+	return errors.Join(errs...)
+}
