@@ -23,6 +23,10 @@ type Filtered struct {
 // the filter rejects never reach p's programs, so they are neither
 // counted nor sampled.
 //
+// On TC, the filter sees a packet's outer VLAN tag where it was on the
+// wire, even when the kernel has moved it out of the data into the skb
+// (cbpf.Options.VLAN), so expressions mean what they mean in a capture.
+//
 // An expression that only means something with an Ethernet header
 // ("ether host …") does not compile for IP devices: attaching to one
 // then fails with libpcap's reason.
@@ -38,19 +42,19 @@ func Filter(p Programs, expr string) (Programs, *Filtered, error) {
 		name   string
 		filter []bpf.Instruction
 		in     *ebpf.Program
-		attach ebpf.AttachType // as cilium/ebpf loads bpf/flowjoy.c's sections
+		opt    cbpf.EntryOptions // attach types as cilium/ebpf loads bpf/flowjoy.c's sections
 		out    **ebpf.Program
 	}{
-		{"fjf_tc_in", ether, p.Ingress, ebpf.AttachNone, &out.Ingress},
-		{"fjf_tc_eg", ether, p.Egress, ebpf.AttachNone, &out.Egress},
-		{"fjf_tc_in_l3", raw, p.IngressL3, ebpf.AttachNone, &out.IngressL3},
-		{"fjf_tc_eg_l3", raw, p.EgressL3, ebpf.AttachNone, &out.EgressL3},
-		{"fjf_xdp_in", ether, p.XDP, ebpf.AttachXDP, &out.XDP},
+		{"fjf_tc_in", ether, p.Ingress, cbpf.EntryOptions{VLAN: true}, &out.Ingress},
+		{"fjf_tc_eg", ether, p.Egress, cbpf.EntryOptions{VLAN: true}, &out.Egress},
+		{"fjf_tc_in_l3", raw, p.IngressL3, cbpf.EntryOptions{}, &out.IngressL3},
+		{"fjf_tc_eg_l3", raw, p.EgressL3, cbpf.EntryOptions{}, &out.EgressL3},
+		{"fjf_xdp_in", ether, p.XDP, cbpf.EntryOptions{Attach: ebpf.AttachXDP}, &out.XDP},
 	} {
 		if w.in == nil || w.filter == nil {
 			continue
 		}
-		e, err := cbpf.NewEntry(w.name, w.filter, w.in, w.attach)
+		e, err := cbpf.NewEntry(w.name, w.filter, w.in, w.opt)
 		if err != nil {
 			f.Close()
 			return Programs{}, nil, fmt.Errorf("filter %q: %w", expr, Explain(err))

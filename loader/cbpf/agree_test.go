@@ -17,6 +17,8 @@ import (
 
 var long = flag.Bool("long", false, "agreement test on every packet of every shared capture (default: the first packets of each)")
 
+func longTest() bool { return *long || os.Getenv("FLOWJOY_LONG") == "1" }
+
 // perCapture is how many packets of each shared capture the agreement
 // test uses without -long (or FLOWJOY_LONG=1): the first packets of every
 // capture are more varied than all packets of a few.
@@ -36,7 +38,7 @@ func TestAgreesWithLibpcap(t *testing.T) {
 	needRoot(t)
 	exprs := readExpressions(t)
 	n := perCapture
-	if *long || os.Getenv("FLOWJOY_LONG") == "1" {
+	if longTest() {
 		n = 0
 	}
 	pkts := sharedPackets(t, n)

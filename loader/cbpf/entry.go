@@ -25,12 +25,21 @@ type Entry struct {
 	jump    *ebpf.Map
 }
 
+// EntryOptions describe the guarded program.
+type EntryOptions struct {
+	// Attach must be the attach type the guarded program was loaded
+	// with: the kernel only tail-calls between programs that agree on it
+	// (cilium/ebpf loads SEC("xdp") with ebpf.AttachXDP, SEC("tc") with
+	// none).
+	Attach ebpf.AttachType
+	// VLAN: a TC program on Ethernet devices, where the filter must see
+	// the outer VLAN tag the kernel took out of the data (Options.VLAN).
+	VLAN bool
+}
+
 // NewEntry builds and loads the entry program named name (at most 15
-// characters) for next, of next's type (SchedCLS or XDP). attach must be
-// the attach type next was loaded with: the kernel only tail-calls
-// between programs that agree on it (cilium/ebpf loads SEC("xdp") with
-// ebpf.AttachXDP and SEC("tc") with none).
-func NewEntry(name string, filter []bpf.Instruction, next *ebpf.Program, attach ebpf.AttachType) (*Entry, error) {
+// characters) for next, of next's type (SchedCLS or XDP).
+func NewEntry(name string, filter []bpf.Instruction, next *ebpf.Program, opt EntryOptions) (*Entry, error) {
 	info, err := next.Info()
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: reading the guarded program's type: %w", name, err)
@@ -45,7 +54,7 @@ func NewEntry(name string, filter []bpf.Instruction, next *ebpf.Program, attach 
 	default:
 		return nil, fmt.Errorf("entry %s: cannot filter a %s program", name, info.Type)
 	}
-	code, err := Translate(filter, Options{Target: target, Done: "verdict"})
+	code, err := Translate(filter, Options{Target: target, Done: "verdict", VLAN: opt.VLAN && target == TC})
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +75,7 @@ func NewEntry(name string, filter []bpf.Instruction, next *ebpf.Program, attach 
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name:         name,
 		Type:         info.Type,
-		AttachType:   attach,
+		AttachType:   opt.Attach,
 		Instructions: code,
 		License:      "Dual MIT/GPL",
 	})

@@ -51,7 +51,7 @@ func TestEntry(t *testing.T) {
 		guard  int32  // what the guarded program returns
 	}{
 		{ebpf.SchedCLS, ebpf.AttachNone, 0xffffffff, 2}, // TC_ACT_UNSPEC; TC_ACT_SHOT
-		{ebpf.XDP, ebpf.AttachXDP, 2, 3},                 // XDP_PASS; XDP_TX
+		{ebpf.XDP, ebpf.AttachXDP, 2, 3},                // XDP_PASS; XDP_TX
 	} {
 		t.Run(tc.typ.String(), func(t *testing.T) {
 			guarded, err := ebpf.NewProgram(&ebpf.ProgramSpec{
@@ -62,7 +62,7 @@ func TestEntry(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer guarded.Close()
-			e, err := NewEntry("fjf_test", filter, guarded, tc.attach)
+			e, err := NewEntry("fjf_test", filter, guarded, EntryOptions{Attach: tc.attach, VLAN: tc.typ == ebpf.SchedCLS})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -43,7 +43,22 @@ type Options struct {
 	// instead of exiting with it. The caller places that instruction
 	// right after the translated code.
 	Done string
+	// VLAN (TC on Ethernet only) puts back the outer VLAN tag that the
+	// kernel may have moved out of the packet's data into the skb
+	// (skb->vlan_tci, always so on ingress): loads and the length see
+	// the packet as it was on the wire, so "vlan 100" matches as in a
+	// capture, and "udp port 53" does not match tagged packets.
+	VLAN bool
+
+	// vlanFields are the __sk_buff offsets of vlan_present, vlan_tci
+	// and vlan_proto; tests point them at cb words, which a test run
+	// can set.
+	vlanFields *[3]int16
 }
+
+// skbVLANFields are vlan_present, vlan_tci and vlan_proto in __sk_buff.
+// vlan_proto reads as the network-order 16 bits.
+var skbVLANFields = [3]int16{20, 24, 28}
 
 // Registers and stack layout of the translated code.
 const (
@@ -55,6 +70,11 @@ const (
 
 	scratchOff = -64 // M[i] is the word at fp-64+4*i
 	bufOff     = -72 // 8 bytes the load helpers copy into
+	offSave    = -80 // a load's offset, across helper calls (VLAN)
+
+	// vlanTagOff is where an 802.1Q/802.1ad tag sits in an Ethernet
+	// frame, vlanTagLen its length.
+	vlanTagOff, vlanTagLen = 12, 4
 
 	// maxOffset is the largest packet offset the load helpers accept.
 	maxOffset = 0x7fffffff
@@ -192,6 +212,17 @@ func label(i int) string { return fmt.Sprintf("cbpf_%d", i) }
 type translator struct {
 	opt Options
 	out asm.Instructions
+	seq int // makes internal labels unique
+}
+
+// labels returns n fresh internal labels.
+func (t *translator) labels(n int) []string {
+	t.seq++
+	l := make([]string, n)
+	for i := range l {
+		l[i] = fmt.Sprintf("cbpf_l%d_%d", t.seq, i)
+	}
+	return l
 }
 
 func (t *translator) emit(ins ...asm.Instruction) { t.out = append(t.out, ins...) }
@@ -306,6 +337,16 @@ func (t *translator) load(dst asm.Register, off uint32, size int, indirect bool)
 	if indirect {
 		t.emit(asm.Add.Reg(asm.R2, regX), asm.JGT.Imm(asm.R2, maxOffset, symReject))
 	}
+	if t.opt.VLAN && t.opt.Target == TC {
+		t.vlanLoad(dst, size)
+		return nil
+	}
+	t.loadAt(dst, sz)
+	return nil
+}
+
+// loadAt loads sz bytes at the offset in R2 into dst, big-endian.
+func (t *translator) loadAt(dst asm.Register, sz asm.Size) {
 	fn := asm.FnSkbLoadBytes
 	if t.opt.Target == XDP {
 		fn = asm.FnXdpLoadBytes
@@ -314,15 +355,85 @@ func (t *translator) load(dst asm.Register, off uint32, size int, indirect bool)
 		asm.Mov.Reg(asm.R1, regCtx),
 		asm.Mov.Reg(asm.R3, asm.RFP),
 		asm.Add.Imm(asm.R3, bufOff),
-		asm.Mov.Imm(asm.R4, int32(size)),
+		asm.Mov.Imm(asm.R4, int32(sz.Sizeof())),
 		fn.Call(),
 		asm.JNE.Imm(asm.R0, 0, symReject),
 		asm.LoadMem(dst, asm.RFP, bufOff, sz),
 	)
-	if size > 1 {
+	if sz != asm.Byte {
 		t.emit(asm.HostTo(asm.BE, dst, sz))
 	}
-	return nil
+}
+
+func (t *translator) vlanFields() [3]int16 {
+	if t.opt.vlanFields != nil {
+		return *t.opt.vlanFields
+	}
+	return skbVLANFields
+}
+
+// vlanLoad loads size bytes at the wire offset in R2 into dst: without a
+// tag outside the data the wire offset is the data's; with one, bytes
+// before the tag are at the same offset, the tag's bytes come from the
+// skb, and bytes after it are 4 bytes earlier in the data. A load that
+// touches the tag is put together byte by byte.
+func (t *translator) vlanLoad(dst asm.Register, size int) {
+	f := t.vlanFields()
+	sz := map[int]asm.Size{1: asm.Byte, 2: asm.Half, 4: asm.Word}[size]
+	l := t.labels(3)
+	plain, after, done := l[0], l[1], l[2]
+	t.emit(
+		asm.LoadMem(asm.R0, regCtx, f[0], asm.Word),
+		asm.JEq.Imm(asm.R0, 0, plain),
+		asm.JGE.Imm(asm.R2, vlanTagOff+vlanTagLen, after),
+		asm.JLE.Imm(asm.R2, int32(vlanTagOff-size), plain),
+		asm.StoreMem(asm.RFP, offSave, asm.R2, asm.DWord),
+		asm.Mov.Imm32(dst, 0),
+	)
+	for i := range size {
+		b := t.labels(3)
+		before, inTag, next := b[0], b[1], b[2]
+		t.emit(
+			asm.LoadMem(asm.R2, asm.RFP, offSave, asm.DWord),
+			asm.Add.Imm(asm.R2, int32(i)),
+			asm.LSh.Imm32(dst, 8),
+			asm.JLT.Imm(asm.R2, vlanTagOff, before),
+			asm.JLT.Imm(asm.R2, vlanTagOff+vlanTagLen, inTag),
+			asm.Add.Imm(asm.R2, -vlanTagLen),
+			// the byte at R2 in the data
+			asm.Mov.Reg(asm.R1, regCtx).WithSymbol(before),
+			asm.Mov.Reg(asm.R3, asm.RFP),
+			asm.Add.Imm(asm.R3, bufOff),
+			asm.Mov.Imm(asm.R4, 1),
+			asm.FnSkbLoadBytes.Call(),
+			asm.JNE.Imm(asm.R0, 0, symReject),
+			asm.LoadMem(asm.R1, asm.RFP, bufOff, asm.Byte),
+			asm.Or.Reg32(dst, asm.R1),
+			asm.Ja.Label(next),
+			// byte R2-12 of the tag, TPID then TCI, big-endian
+			asm.LoadMem(asm.R1, regCtx, f[2], asm.Word).WithSymbol(inTag),
+			asm.HostTo(asm.BE, asm.R1, asm.Half),
+			asm.LSh.Imm(asm.R1, 16),
+			asm.LoadMem(asm.R3, regCtx, f[1], asm.Word),
+			asm.And.Imm(asm.R3, 0xffff),
+			asm.Or.Reg(asm.R1, asm.R3),
+			asm.Mov.Imm(asm.R3, vlanTagOff+vlanTagLen-1),
+			asm.Sub.Reg(asm.R3, asm.R2),
+			asm.LSh.Imm(asm.R3, 3),
+			asm.RSh.Reg(asm.R1, asm.R3),
+			asm.And.Imm(asm.R1, 0xff),
+			asm.Or.Reg32(dst, asm.R1),
+			asm.Mov.Reg32(dst, dst).WithSymbol(next),
+		)
+	}
+	t.emit(
+		asm.Ja.Label(done),
+		asm.Add.Imm(asm.R2, -vlanTagLen).WithSymbol(after),
+	)
+	start := len(t.out)
+	t.loadAt(dst, sz)
+	t.out[start] = t.out[start].WithSymbol(plain)
+	t.emit(asm.Mov.Reg32(dst, dst).WithSymbol(done))
 }
 
 // length loads the packet's length into A: the whole skb (all of it,
@@ -333,6 +444,15 @@ func (t *translator) length() {
 		return
 	}
 	t.emit(asm.LoadMem(regA, regCtx, 0, asm.Word)) // __sk_buff.len
+	if t.opt.VLAN {
+		skip := t.labels(1)[0]
+		t.emit(
+			asm.LoadMem(asm.R0, regCtx, t.vlanFields()[0], asm.Word),
+			asm.JEq.Imm(asm.R0, 0, skip),
+			asm.Add.Imm32(regA, vlanTagLen),
+			asm.Mov.Reg32(regA, regA).WithSymbol(skip),
+		)
+	}
 }
 
 var aluOps = map[bpf.ALUOp]asm.ALUOp{
