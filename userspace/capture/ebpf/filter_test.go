@@ -1,7 +1,9 @@
 package ebpf
 
 import (
+	"bytes"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -82,4 +84,48 @@ func TestFilterErrors(t *testing.T) {
 		return nil
 	})
 	tb.assertNoLeftovers(tb.ifA)
+}
+
+// TestFilterVLAN: on TC ingress the kernel moves the outer VLAN tag out of
+// the packet into the skb; the filter must still see it where it was on
+// the wire, so "vlan 100" keeps VLAN 100 and drops VLAN 101, on both
+// hooks (TC ingress: tag outside the data; TC egress of a packet
+// socket's frame: tag in the data).
+func TestFilterVLAN(t *testing.T) {
+	const n, size = 20, 50
+	tb := newTestbed(t)
+	r := tb.start(Config{NumPkts: 5, DistBytes: -1, Filter: "vlan 100 and udp"})
+	macA, macB := tb.mac(tb.hA, tb.ifA), tb.mac(tb.hB, tb.ifB)
+	a, b := netip.MustParseAddr("10.78.0.1"), netip.MustParseAddr("10.78.0.2")
+	payload := bytes.Repeat([]byte{'v'}, size)
+	type flow struct {
+		vlan     uint16
+		src, dst netip.AddrPort
+		ingress  bool
+		want     uint64
+	}
+	flows := []flow{
+		{100, netip.AddrPortFrom(b, 1111), netip.AddrPortFrom(a, 2222), true, n},
+		{101, netip.AddrPortFrom(b, 1112), netip.AddrPortFrom(a, 2222), true, 0},
+		{100, netip.AddrPortFrom(a, 3333), netip.AddrPortFrom(b, 4444), false, n},
+		{101, netip.AddrPortFrom(a, 3334), netip.AddrPortFrom(b, 4444), false, 0},
+	}
+	for _, f := range flows {
+		if f.ingress {
+			tb.inject(tb.hB, tb.ifB, n, taggedFrame(t, macB, macA, []uint16{f.vlan}, f.src, f.dst, payload))
+		} else {
+			tb.inject(tb.hA, tb.ifA, n, taggedFrame(t, macA, macB, []uint16{f.vlan}, f.src, f.dst, payload))
+		}
+	}
+	waitFor(t, "the frames to be seen", 5e9, func() bool { return r.eng.Stats().KernelPackets >= 2*n })
+	r.stop(t)
+	for _, f := range flows {
+		got := r.col.get(key(f.src, f.dst, flowkey.ProtoUDP, f.vlan, tb.ifIndexA))
+		if got.packets != f.want {
+			t.Errorf("VLAN %d %v→%v (ingress %v): %d packets, want %d", f.vlan, f.src, f.dst, f.ingress, got.packets, f.want)
+		}
+	}
+	if st := r.eng.Stats(); st.KernelPackets != 2*n {
+		t.Errorf("kernel saw %d packets, want the %d of VLAN 100", st.KernelPackets, 2*n)
+	}
 }
