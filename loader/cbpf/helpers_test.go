@@ -116,7 +116,8 @@ func readCapture(path string, max int) (link layers.LinkType, pkts [][]byte, ok 
 }
 
 // sharedPackets reads the shared captures, up to perCapture packets of
-// each (0: all), grouped by the link type filters are compiled for.
+// each Ethernet one (0: all) and every packet of the raw-IP ones (they
+// are few), grouped by the link type filters are compiled for.
 func sharedPackets(t testing.TB, perCapture int) map[layers.LinkType][]packet {
 	t.Helper()
 	root := sharedDir(t)
@@ -129,9 +130,12 @@ func sharedPackets(t testing.TB, perCapture int) map[layers.LinkType][]packet {
 		if ext != ".pcap" && ext != ".pcapng" && ext != ".cap" {
 			return nil
 		}
-		link, pkts, ok := readCapture(path, perCapture)
+		link, pkts, ok := readCapture(path, 0)
 		if !ok {
 			return nil
+		}
+		if link == LinkEthernet && perCapture > 0 {
+			pkts = pkts[:min(len(pkts), perCapture)]
 		}
 		rel, _ := filepath.Rel(root, path)
 		for i, p := range pkts {
