@@ -4,11 +4,14 @@
 // Translate turns that into eBPF, and NewEntry wraps it into an entry
 // program that tail-calls the flowjoy program for the packets it accepts.
 //
-// The translation keeps classic BPF's semantics exactly: 32-bit A and X,
-// 16 zeroed scratch words, unsigned compares, a load past the end of the
-// packet or a division by zero ends the program with 0 (reject). Packet
-// loads go through bpf_skb_load_bytes / bpf_xdp_load_bytes, so they see
-// non-linear skbs and multi-buffer XDP frames whole.
+// The translation keeps the semantics of libpcap's matcher: 32-bit A and
+// X, 16 zeroed scratch words, unsigned compares, a load past the end of
+// the packet or a division by zero ends the program with 0 (reject), a
+// shift by 32 or more clears A. Packet loads go through
+// bpf_skb_load_bytes / bpf_xdp_load_bytes, so they see non-linear skbs
+// and multi-buffer XDP frames whole. Backward jumps, which the kernel's
+// classic BPF refuses and libpcap emits for "protochain", are allowed up
+// to MaxBackwardJumps times per packet.
 package cbpf
 
 import (
