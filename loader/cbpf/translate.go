@@ -7,7 +7,7 @@
 // The translation keeps the semantics of libpcap's matcher: 32-bit A and
 // X, 16 zeroed scratch words, unsigned compares, a load past the end of
 // the packet or a division by zero ends the program with 0 (reject), a
-// shift by 32 or more clears A. Packet loads go through
+// shift by X of 32 or more clears A. Packet loads go through
 // bpf_skb_load_bytes / bpf_xdp_load_bytes, so they see non-linear skbs
 // and multi-buffer XDP frames whole. Backward jumps, which the kernel's
 // classic BPF refuses and libpcap emits for "protochain", are allowed up
@@ -108,9 +108,9 @@ var ErrExtension = errors.New("Linux BPF extension")
 // classic program's verdict into R0: 0 rejects, anything else accepts.
 // The eBPF expects the program's context in R1. It returns an error for
 // programs the kernel's classic BPF checker would refuse too (jumps out
-// of the program, no return at the end, a constant division by zero,
-// scratch index out of range) and for Linux extensions other than the
-// packet length.
+// of the program, no return at the end, a constant division by zero or
+// shift by 32 or more, scratch index out of range) and for Linux
+// extensions other than the packet length.
 func Translate(insns []bpf.Instruction, opt Options) (asm.Instructions, error) {
 	if len(insns) == 0 {
 		return nil, errors.New("empty classic BPF program")
@@ -474,10 +474,10 @@ func (t *translator) aluConst(op bpf.ALUOp, val uint32) error {
 	case (op == bpf.ALUOpDiv || op == bpf.ALUOpMod) && val == 0:
 		return errors.New("division by constant zero")
 	case (op == bpf.ALUOpShiftLeft || op == bpf.ALUOpShiftRight) && val >= 32:
-		// eBPF refuses such a shift; in libpcap's matcher (and Go) every
-		// bit is shifted out.
-		t.emit(asm.Mov.Imm32(regA, 0))
-		return nil
+		// As the kernel's classic checker and libpcap's compiler; the
+		// matchers disagree on it (libpcap's masks the count, x/net's
+		// shifts everything out).
+		return fmt.Errorf("shift by constant %d", val)
 	}
 	t.emit(eop.Imm32(regA, int32(val)))
 	return nil
