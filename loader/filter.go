@@ -45,11 +45,11 @@ func Filter(p Programs, expr string) (Programs, *Filtered, error) {
 		opt    cbpf.EntryOptions // attach types as cilium/ebpf loads bpf/flowjoy.c's sections
 		out    **ebpf.Program
 	}{
-		{"fjf_tc_in", ether, p.Ingress, cbpf.EntryOptions{VLAN: true}, &out.Ingress},
-		{"fjf_tc_eg", ether, p.Egress, cbpf.EntryOptions{VLAN: true}, &out.Egress},
-		{"fjf_tc_in_l3", raw, p.IngressL3, cbpf.EntryOptions{}, &out.IngressL3},
-		{"fjf_tc_eg_l3", raw, p.EgressL3, cbpf.EntryOptions{}, &out.EgressL3},
-		{"fjf_xdp_in", ether, p.XDP, cbpf.EntryOptions{Attach: ebpf.AttachXDP}, &out.XDP},
+		{"fj_filt_tc_in", ether, p.Ingress, cbpf.EntryOptions{VLAN: true}, &out.Ingress},
+		{"fj_filt_tc_eg", ether, p.Egress, cbpf.EntryOptions{VLAN: true}, &out.Egress},
+		{"fj_filt_in_l3", raw, p.IngressL3, cbpf.EntryOptions{}, &out.IngressL3},
+		{"fj_filt_eg_l3", raw, p.EgressL3, cbpf.EntryOptions{}, &out.EgressL3},
+		{"fj_filt_xdp_in", ether, p.XDP, cbpf.EntryOptions{Attach: ebpf.AttachXDP}, &out.XDP},
 	} {
 		if w.in == nil || w.filter == nil {
 			continue

@@ -37,7 +37,7 @@ func BenchmarkFilter(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer guarded.Close()
-				e, err := NewEntry("fjf_bench", filter, guarded, EntryOptions{Attach: tc.attach, VLAN: tc.typ == ebpf.SchedCLS})
+				e, err := NewEntry("fj_filt_bench", filter, guarded, EntryOptions{Attach: tc.attach, VLAN: tc.typ == ebpf.SchedCLS})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -62,7 +62,7 @@ func TestEntry(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer guarded.Close()
-			e, err := NewEntry("fjf_test", filter, guarded, EntryOptions{Attach: tc.attach, VLAN: tc.typ == ebpf.SchedCLS})
+			e, err := NewEntry("fj_filt_test", filter, guarded, EntryOptions{Attach: tc.attach, VLAN: tc.typ == ebpf.SchedCLS})
 			if err != nil {
 				t.Fatal(err)
 			}
