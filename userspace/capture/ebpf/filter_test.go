@@ -3,9 +3,15 @@ package ebpf
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/flowjoy/flowjoy/loader"
 	"github.com/flowjoy/flowjoy/userspace/flowkey"
@@ -128,4 +134,113 @@ func TestFilterVLAN(t *testing.T) {
 	if st := r.eng.Stats(); st.KernelPackets != 2*n {
 		t.Errorf("kernel saw %d packets, want the %d of VLAN 100", st.KernelPackets, 2*n)
 	}
+}
+
+// TestFilterL3: on a device without a link header (a tun device here)
+// the filter is compiled for raw IP and runs in front of the L3
+// programs, on ingress (packets written into the tun) and egress
+// (datagrams routed out of it).
+func TestFilterL3(t *testing.T) {
+	const n, size = 20, 60
+	tb := newTestbed(t)
+	name := "fjt" + tb.ifA[2:] // unique like the testbed's names
+	var tun *os.File
+	tb.in(tb.hA, func() error {
+		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		ifr, err := unix.NewIfreq(name)
+		if err != nil {
+			unix.Close(fd)
+			return err
+		}
+		ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+		if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("TUNSETIFF: %w", err)
+		}
+		tun = os.NewFile(uintptr(fd), name)
+		return nil
+	})
+	t.Cleanup(func() { tun.Close() })
+	run(t, "ip", "-n", tb.nsA, "addr", "add", "10.79.0.1/24", "dev", name)
+	run(t, "ip", "-n", tb.nsA, "link", "set", name, "up")
+	var ifindex int
+	tb.in(tb.hA, func() error {
+		l, err := netlink.LinkByName(name)
+		if err == nil {
+			ifindex = l.Attrs().Index
+		}
+		return err
+	})
+	go io.Copy(io.Discard, tun) // what is routed out of the tun
+
+	local, peer := netip.MustParseAddr("10.79.0.1"), netip.MustParseAddr("10.79.0.2")
+	r := tb.start(Config{Interfaces: []string{name}, NumPkts: 5, DistBytes: -1, Filter: "udp port 1111"})
+	if ifs := r.eng.Interfaces(); len(ifs) != 1 || !ifs[0].L3 {
+		t.Fatalf("attached as %+v, want one L3 interface", ifs)
+	}
+	payload := bytes.Repeat([]byte{'t'}, size)
+	type flow struct {
+		src, dst netip.AddrPort
+		want     uint64
+	}
+	var flows []flow
+	// Ingress: raw IP packets written into the tun.
+	for _, port := range []uint16{1111, 1112} {
+		f := flow{netip.AddrPortFrom(peer, port), netip.AddrPortFrom(local, 5555), 0}
+		if port == 1111 {
+			f.want = n
+		}
+		flows = append(flows, f)
+		mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+		pkt := taggedFrame(t, mac, mac, nil, f.src, f.dst, payload)[14:] // without its link header
+		for range n {
+			if _, err := tun.Write(pkt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Egress: datagrams from a socket, routed out of the tun.
+	for _, port := range []uint16{1111, 1113} {
+		var c *net.UDPConn
+		tb.in(tb.hA, func() (err error) {
+			c, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(peer, port)))
+			return err
+		})
+		for range n {
+			if _, err := c.Write(payload); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f := flow{addrPort(c.LocalAddr()), netip.AddrPortFrom(peer, port), 0}
+		if port == 1111 {
+			f.want = n
+		}
+		flows = append(flows, f)
+		c.Close()
+	}
+	waitFor(t, "the packets to be seen", 5e9, func() bool { return r.eng.Stats().KernelPackets >= 2*n })
+	r.stop(t)
+	for _, f := range flows {
+		if got := r.col.get(key(f.src, f.dst, flowkey.ProtoUDP, 0, ifindex)); got.packets != f.want || got.bytes != f.want*size {
+			t.Errorf("%v→%v: %d packets, %d bytes; want %d packets", f.src, f.dst, got.packets, got.bytes, f.want)
+		}
+	}
+	if st := r.eng.Stats(); st.KernelPackets != 2*n {
+		t.Errorf("kernel saw %d packets, want the %d to or from port 1111", st.KernelPackets, 2*n)
+	}
+	// An expression that needs an Ethernet header cannot run here.
+	tb.in(tb.hA, func() error {
+		_, err := Open(Config{Interfaces: []string{name}, Filter: "ether host 02:00:00:00:00:01"})
+		if err == nil || !strings.Contains(err.Error(), "does not apply to IP devices") {
+			return fmt.Errorf("Open with an Ethernet filter on a tun: %v", err)
+		}
+		return nil
+	})
+	if err := r.eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tb.assertNoLeftovers(name)
 }
