@@ -12,7 +12,7 @@ DEB_PKGS := clang llvm libpcap-dev libbpf-dev tshark tcpdump bpftool iproute2 \
             ethtool dnsutils dnsmasq openssl curl openssh-server openssh-client \
             iperf3 python3 procps iputils-ping time
 
-.PHONY: all build deps generate check-generated test unit fuzz fuzz-short bench demo clean vet
+.PHONY: all build deps generate check-generated test unit fuzz fuzz-short bench bench-live demo clean vet
 
 all: build
 
@@ -56,6 +56,11 @@ test: deps build vet check-generated unit fuzz-short
 
 bench: deps build
 	scripts/bench.sh $(CAPTURE)
+
+# Live capture cost: eBPF and libpcap engines against no capture, on veth
+# load between namespaces it makes (root; see docs/PERFORMANCE.md).
+bench-live: deps build
+	scripts/bench-live.sh
 
 demo: deps build
 	scripts/demo.sh

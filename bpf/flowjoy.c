@@ -18,6 +18,7 @@
 // truncated headers) is sent whole as an unkeyed sample: userspace decides.
 
 #include "fj_bpf.h"
+#include "fj_owner.h"
 
 char __license[] SEC("license") = "Dual MIT/GPL";
 
@@ -61,6 +62,10 @@ struct fj_flow {
 	__u64 last_seen_ns;   // any packet, sampled or not: for idle expiry
 	__u32 samples;        // header samples claimed, up to num_pkts
 	__u32 budget_gen;     // the budget_gen whose overrides this flow has applied
+	// Bit d set: a sample has carried the owner of direction d's socket
+	// (see fj_handle). Only ever set when procmap writes owners.
+	__u32 owner_sent;
+	__u32 _pad;
 };
 
 // Sample flags.
@@ -68,6 +73,11 @@ struct fj_flow {
 #define FJ_SAMPLE_VLAN 0x2      // vlan_tci/vlan_proto were stripped by the NIC/stack
 #define FJ_SAMPLE_UNKEYED 0x4   // sent whole, not accounted to any map entry
 #define FJ_SAMPLE_NOENTRY 0x8   // the flow had no map entry (map full)
+#define FJ_SAMPLE_LOCAL 0x10    // sent by a local socket (egress with skb->sk)
+
+// fj_sample.dir, as event.Direction.
+#define FJ_DIR_INGRESS 1
+#define FJ_DIR_EGRESS 2
 
 // fj_sample heads each ring-buffer record; cap_len packet bytes follow.
 struct fj_sample {
@@ -81,6 +91,10 @@ struct fj_sample {
 	__u8 dir;         // event.Direction: 1 ingress, 2 egress
 	__u8 flags;
 	__u16 _pad;
+	// The process (tgid) that owns the sending socket, from fj_owners;
+	// 0 when unknown (ingress, no socket, or procmap not loaded).
+	__u32 owner;
+	__u32 _pad2;
 };
 
 // fj_stats are per-CPU totals since load.
@@ -201,6 +215,8 @@ struct fj_meta {
 	__u8 dir;
 	__u8 l3;          // no link header
 	__u8 vlan_accel;  // a tag was taken out of the data
+	__u8 local;       // sent by a local socket
+	__u32 owner;      // its owner's tgid, 0 if unknown
 };
 
 struct fj_parsed {
@@ -629,6 +645,28 @@ static __always_inline struct fj_flow *fj_flow_entry(struct fj_key *ck, struct f
 	return bpf_map_lookup_elem(&flows, ck);
 }
 
+// fj_owner_lookup fills m->local and m->owner for an egress packet: a
+// locally made packet carries its socket on egress (on ingress skb->sk is
+// not the receiver's), and the owner procmap's hooks wrote for it goes up
+// with the sample. fj_handle calls it only for packets that are sampled or
+// whose side has not sent its owner yet, so the bulk of a flow costs no
+// socket-storage lookup.
+static __always_inline void fj_owner_lookup(void *ctx, int xdp, struct fj_meta *m)
+{
+	if (xdp || m->dir != FJ_DIR_EGRESS)
+		return;
+	struct __sk_buff *skb = ctx;
+	if (!skb->sk)
+		return;
+	struct bpf_sock *sk = bpf_sk_fullsock(skb->sk);
+	if (!sk)
+		return;
+	m->local = 1;
+	struct fj_owner *o = bpf_sk_storage_get(&fj_owners, sk, NULL, 0);
+	if (o)
+		m->owner = o->tgid;
+}
+
 static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 {
 	struct fj_stats *st = fj_stats();
@@ -703,22 +741,37 @@ static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 				sample = 1;
 			}
 			cap = hdr_cap + pay;
+			if (sample || !(f->owner_sent & (1 << side)))
+				fj_owner_lookup(ctx, xdp, m);
+			// Owners travel in samples only: a local side that sends
+			// once the flow's samples and budget are used up (a server
+			// answering a large upload) gets one header sample for
+			// its owner.
+			if (!sample && m->owner && !(f->owner_sent & (1 << side))) {
+				sample = 1;
+				cap = hdr_cap;
+			}
 		}
 	}
 
 	int lost = 0;
 	if (sample) {
+		if (!f)
+			fj_owner_lookup(ctx, xdp, m);
+		if (m->local)
+			hdr.flags |= FJ_SAMPLE_LOCAL;
+		hdr.owner = m->owner;
 		hdr.cap_len = cap;
-		if ((xdp ? fj_emit_xdp(ctx, &hdr) : fj_emit_skb(ctx, &hdr)) == 0)
+		if ((xdp ? fj_emit_xdp(ctx, &hdr) : fj_emit_skb(ctx, &hdr)) == 0) {
+			if (f && m->owner && !(f->owner_sent & (1 << side)))
+				__sync_fetch_and_or(&f->owner_sent, 1 << side);
 			return;
+		}
 		lost = 1;
 	}
 	if (f)
 		fj_count(side ? &f->dir[1] : &f->dir[0], m, &p, lost);
 }
-
-#define FJ_DIR_INGRESS 1
-#define FJ_DIR_EGRESS 2
 
 static __always_inline void fj_handle_skb(struct __sk_buff *skb, __u8 dir, __u8 l3)
 {

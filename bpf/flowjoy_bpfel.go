@@ -31,6 +31,8 @@ type FlowjoyFjFlow struct {
 	LastSeenNs uint64
 	Samples    uint32
 	BudgetGen  uint32
+	OwnerSent  uint32
+	Pad        uint32
 }
 
 type FlowjoyFjKey struct {
@@ -45,6 +47,17 @@ type FlowjoyFjKey struct {
 	Ifindex uint32
 }
 
+type FlowjoyFjOwner struct {
+	_        structs.HostLayout
+	Tgid     uint32
+	Pid      uint32
+	Uid      uint32
+	Gid      uint32
+	StartNs  uint64
+	CgroupId uint64
+	Comm     [16]int8
+}
+
 type FlowjoyFjSample struct {
 	_         structs.HostLayout
 	TsNs      uint64
@@ -57,6 +70,8 @@ type FlowjoyFjSample struct {
 	Dir       uint8
 	Flags     uint8
 	Pad       uint16
+	Owner     uint32
+	Pad2      uint32
 }
 
 type FlowjoyFjStats struct {
@@ -76,6 +91,7 @@ type FlowjoyFjStats struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	FlowjoyMapBudgetOverrides = "budget_overrides"
+	FlowjoyMapFjOwners        = "fj_owners"
 	FlowjoyMapFlows           = "flows"
 	FlowjoyMapSamples         = "samples"
 	FlowjoyMapStats           = "stats"
@@ -147,6 +163,7 @@ type FlowjoyProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type FlowjoyMapSpecs struct {
 	BudgetOverrides *ebpf.MapSpec `ebpf:"budget_overrides"`
+	FjOwners        *ebpf.MapSpec `ebpf:"fj_owners"`
 	Flows           *ebpf.MapSpec `ebpf:"flows"`
 	Samples         *ebpf.MapSpec `ebpf:"samples"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
@@ -186,6 +203,7 @@ func (o *FlowjoyObjects) Close() error {
 // It can be passed to LoadFlowjoyObjects or ebpf.CollectionSpec.LoadAndAssign.
 type FlowjoyMaps struct {
 	BudgetOverrides *ebpf.Map `ebpf:"budget_overrides"`
+	FjOwners        *ebpf.Map `ebpf:"fj_owners"`
 	Flows           *ebpf.Map `ebpf:"flows"`
 	Samples         *ebpf.Map `ebpf:"samples"`
 	Stats           *ebpf.Map `ebpf:"stats"`
@@ -194,6 +212,7 @@ type FlowjoyMaps struct {
 func (m *FlowjoyMaps) Close() error {
 	return _FlowjoyClose(
 		m.BudgetOverrides,
+		m.FjOwners,
 		m.Flows,
 		m.Samples,
 		m.Stats,

@@ -23,8 +23,8 @@ const filterPrefix = "flowjoy/"
 // picks by hand.
 const filterPriority = 0x3f4a
 
-func (a *Attachment) attachClsact(l netlink.Link, prog *ebpf.Program, ingress bool) error {
-	if err := a.ensureClsact(l); err != nil {
+func (a *Attachment) attachClsact(at *attached, l netlink.Link, prog *ebpf.Program, ingress bool) error {
+	if err := a.ensureClsact(at, l); err != nil {
 		return err
 	}
 	owner, err := processTag(os.Getpid())
@@ -57,14 +57,14 @@ func (a *Attachment) attachClsact(l netlink.Link, prog *ebpf.Program, ingress bo
 	}
 	for _, x := range filters {
 		if bf, ok := x.(*netlink.BpfFilter); ok && bf.Name == name {
-			a.filters = append(a.filters, bf)
+			at.filters = append(at.filters, bf)
 			return nil
 		}
 	}
 	return fmt.Errorf("filter %s not found after adding it", name)
 }
 
-func (a *Attachment) ensureClsact(l netlink.Link) error {
+func (a *Attachment) ensureClsact(at *attached, l netlink.Link) error {
 	qdiscs, err := a.nl.QdiscList(l)
 	if err != nil {
 		return err
@@ -82,7 +82,7 @@ func (a *Attachment) ensureClsact(l netlink.Link) error {
 	if err := a.nl.QdiscAdd(q); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("adding clsact qdisc: %w", err)
 	}
-	a.qdiscs = append(a.qdiscs, q)
+	at.qdisc = q
 	return nil
 }
 

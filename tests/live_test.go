@@ -148,8 +148,15 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 // contains ready (when not empty).
 func startIn(t *testing.T, ns, ready string, args ...string) *bg {
 	t.Helper()
+	return startCmd(t, ready, append([]string{"ip", "netns", "exec", ns}, args...)...)
+}
+
+// startCmd starts a command and waits until its stderr contains ready
+// (when not empty).
+func startCmd(t *testing.T, ready string, args ...string) *bg {
+	t.Helper()
 	p := &bg{done: make(chan error, 1)}
-	p.cmd = exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	p.cmd = exec.Command(args[0], args[1:]...)
 	p.cmd.Stdout = &p.stdout
 	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
 	if err := p.cmd.Start(); err != nil {
@@ -629,7 +636,8 @@ func requireProtocols(t *testing.T, engine string, recs []map[string]any, bulkBy
 func TestLiveEnginesEqualFileEngine(t *testing.T) {
 	n := newLiveNet(t)
 	pcap := filepath.Join(t.TempDir(), "live.pcap")
-	args := []string{"-i", n.clientIf, "--dist-bytes", "16384", "--idle-timeout", "0", "--active-timeout", "0", "--stats-json"}
+	// --no-procmap: records without attribution are the file engine's.
+	args := []string{"-i", n.clientIf, "--dist-bytes", "16384", "--idle-timeout", "0", "--active-timeout", "0", "--stats-json", "--no-procmap"}
 	eb := startFlowjoy(t, n.clientNS, append([]string{"--engine", "ebpf"}, args...)...)
 	if !strings.Contains(eb.Stderr(), "(eBPF: ingress tcx, egress tcx)") {
 		t.Errorf("eBPF engine attached otherwise: %s", eb.Stderr())

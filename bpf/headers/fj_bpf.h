@@ -45,7 +45,10 @@ typedef __u32 __be32;
 
 #define EEXIST 17
 
-/* Context of TC (sched_cls) programs: struct __sk_buff up to gso_segs. */
+/* A socket as BPF programs see it; fields are not read here. */
+struct bpf_sock;
+
+/* Context of TC (sched_cls) programs: struct __sk_buff up to sk. */
 struct __sk_buff {
 	__u32 len;
 	__u32 pkt_type;
@@ -77,6 +80,10 @@ struct __sk_buff {
 	__u64 tstamp;
 	__u32 wire_len;
 	__u32 gso_segs;
+	union {
+		struct bpf_sock *sk;
+		__u64 __sk;
+	} __attribute__((aligned(8)));
 };
 
 /* Context of XDP programs. */
@@ -99,6 +106,7 @@ static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
 static long (*bpf_map_update_elem)(void *map, const void *key, const void *value, __u64 flags) = (void *)2;
 static long (*bpf_map_delete_elem)(void *map, const void *key) = (void *)3;
 static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
+static struct bpf_sock *(*bpf_sk_fullsock)(struct bpf_sock *sk) = (void *)95;
 static long (*bpf_skb_load_bytes)(const void *skb, __u32 offset, void *to, __u32 len) = (void *)26;
 static __u64 (*bpf_ringbuf_query)(void *ringbuf, __u64 flags) = (void *)134;
 static __u64 (*bpf_xdp_get_buff_len)(struct xdp_md *xdp_md) = (void *)188;

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,9 @@ type config struct {
 	count     uint64
 	duration  time.Duration
 	xdp       bool
+	procmap   bool
+	cgroup    string
+	exeHash   bool
 	cleanup   bool
 	version   bool
 }
@@ -54,7 +58,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fs.SortFlags = false
 	fs.StringArrayVarP(&c.reads, "read", "r", nil, "read packets from a pcap or pcapng `FILE` (also .gz; - for stdin); repeat for several files, read as one timeline")
 	fs.StringVarP(&c.write, "write", "w", "-", "write JSON lines to `FILE` (gzip-compressed when it ends in .gz; - for stdout)")
-	fs.StringArrayVarP(&c.interfaces, "interface", "i", nil, "capture live on `IFACE` (repeatable)")
+	fs.StringArrayVarP(&c.interfaces, "interface", "i", nil, "capture live on `IFACE` (repeatable); any: every interface that is up, loopback included, and those that come up later (one record per flow and interface)")
 	fs.StringVar(&c.engine, "engine", "auto", "live capture engine: `auto` (eBPF, else libpcap), ebpf or pcap")
 
 	c.idleTimeout.d = flow.DefaultIdleTimeout
@@ -83,6 +87,9 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fs.Uint64Var(&c.count, "count", 0, "stop live capture after `N` packets")
 	fs.DurationVar(&c.duration, "duration", 0, "stop live capture after `DURATION`")
 	fs.BoolVar(&c.xdp, "xdp", false, "eBPF engine: also attach an XDP program on ingress (native XDP on a veth turns off TSO on its peer)")
+	fs.BoolVar(&c.procmap, "procmap", true, "name the process behind each local side of a live flow (exe, peer_exe): the eBPF engine attributes sockets in the kernel, libpcap from /proc snapshots")
+	fs.StringVar(&c.cgroup, "cgroup", "", "eBPF engine: attribute only sockets of processes in the cgroup v2 directory `PATH` and below (default: the cgroup v2 root, every process)")
+	fs.BoolVar(&c.exeHash, "exe-hash", false, "add the SHA-256 of each program file to exe (\"hash\"; read once per file)")
 	fs.BoolVar(&c.cleanup, "cleanup", false, "remove TC filters a killed flowjoy left behind, and exit")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 
@@ -188,11 +195,17 @@ func (c *config) validate() error {
 	if c.payloadBytes < 0 {
 		return fmt.Errorf("--payload-bytes %d: must not be negative", c.payloadBytes)
 	}
+	if len(c.reads) > 0 && (c.cgroup != "" || c.exeHash) {
+		return fmt.Errorf("--cgroup and --exe-hash are for live capture: capture files carry no processes")
+	}
 	if len(c.reads) > 0 && len(c.interfaces) > 0 {
 		return fmt.Errorf("-r and -i cannot be combined: read files or capture live")
 	}
 	if len(c.reads) == 0 && len(c.interfaces) == 0 && !c.cleanup && !c.version {
 		return fmt.Errorf("nothing to read: give -r FILE or -i IFACE")
+	}
+	if len(c.interfaces) > 1 && slices.Contains(c.interfaces, "any") {
+		return fmt.Errorf("-i any already means every interface: give it alone")
 	}
 	switch c.engine {
 	case "auto", "ebpf", "pcap":

@@ -65,3 +65,46 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestInterfaceAnyAlone(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		ok   bool
+	}{
+		{[]string{"-i", "any"}, true},
+		{[]string{"-i", "eth0", "-i", "eth1"}, true},
+		{[]string{"-i", "any", "-i", "eth0"}, false},
+	} {
+		var c config
+		if err := newFlagSet(&c).Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		err := c.validate()
+		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "any")) {
+			t.Errorf("%v: %v, want ok %v", tc.args, err, tc.ok)
+		}
+	}
+}
+
+func TestProcmapFlags(t *testing.T) {
+	parse := func(args ...string) (*config, error) {
+		c := &config{}
+		if err := newFlagSet(c).Parse(args); err != nil {
+			return nil, err
+		}
+		return c, c.validate()
+	}
+	c, err := parse("-i", "eth0")
+	if err != nil || !c.procmap || c.exeHash || c.cgroup != "" {
+		t.Errorf("defaults: %+v %v; want attribution on, no hash, the cgroup root", c, err)
+	}
+	c, err = parse("-i", "eth0", "--no-procmap", "--exe-hash", "--cgroup", "/sys/fs/cgroup/x")
+	if err != nil || c.procmap || !c.exeHash || c.cgroup != "/sys/fs/cgroup/x" {
+		t.Errorf("parsed %+v %v", c, err)
+	}
+	for _, bad := range [][]string{{"-r", "a.pcap", "--exe-hash"}, {"-r", "a.pcap", "--cgroup", "/x"}} {
+		if _, err := parse(bad...); err == nil || !strings.Contains(err.Error(), "live capture") {
+			t.Errorf("%v: err %v, want a refusal naming live capture", bad, err)
+		}
+	}
+}

@@ -18,7 +18,9 @@ import (
 )
 
 // openEBPF loads and attaches the kernel data path on c.interfaces, in
-// this process's network namespace.
+// this process's network namespace. With -i any it follows the
+// namespace's interfaces, and says on stderr when one is attached later,
+// detached or skipped.
 //
 // The kernel copies payload of each direction of a flow while that
 // direction's budget lasts, until the pipeline says it needs no more
@@ -30,7 +32,7 @@ import (
 //
 // A filter expression runs in the kernel, in front of the data path
 // (loader.Filter): packets it rejects cost the kernel the filter only.
-func openEBPF(c *config) (liveEngine, error) {
+func openEBPF(c *config, stderr io.Writer) (liveEngine, error) {
 	dist := c.distBytes.n
 	if !c.distBytes.set {
 		dist = ebpf.DefaultDistBytes
@@ -44,16 +46,13 @@ func openEBPF(c *config) (liveEngine, error) {
 		MaxFlows:    c.maxFlows,
 		NoDecap:     !c.decap,
 		IdleTimeout: c.idleTimeout.d,
+		Notify:      func(msg string) { fmt.Fprintf(stderr, "flowjoy: %s\n", msg) },
 	})
 	if err != nil {
 		return nil, err
 	}
 	c.distBytes.n = dist // byte_dist covers what the kernel was told
-	e := &ebpfEngine{Engine: eng, names: map[uint32]string{}}
-	for _, i := range eng.Interfaces() {
-		e.names[uint32(i.Index)] = i.Name
-	}
-	return e, nil
+	return &ebpfEngine{Engine: eng, any: isAny(c.interfaces)}, nil
 }
 
 // kernelBudget is the payload budget each direction of a flow starts with
@@ -93,9 +92,17 @@ func kernelBudget(c *config, dist int64) int {
 	return int(budget)
 }
 
-// maxMTU is the largest MTU of the interfaces (1500 if none is known).
+// maxMTU is the largest MTU of the interfaces (1500 if none is known);
+// for -i any, of every interface there now.
 func maxMTU(names []string) int {
 	m := 1500
+	if isAny(names) {
+		ifs, _ := net.Interfaces()
+		for _, i := range ifs {
+			m = max(m, i.MTU)
+		}
+		return m
+	}
 	for _, n := range names {
 		if i, err := net.InterfaceByName(n); err == nil {
 			m = max(m, i.MTU)
@@ -104,10 +111,13 @@ func maxMTU(names []string) int {
 	return m
 }
 
+// isAny says whether -i names every interface.
+func isAny(names []string) bool { return len(names) == 1 && names[0] == ebpf.AnyInterface }
+
 // ebpfEngine adapts the eBPF engine to runLive.
 type ebpfEngine struct {
 	*ebpf.Engine
-	names          map[uint32]string
+	any            bool
 	budgetFailures atomic.Uint64
 }
 
@@ -125,13 +135,14 @@ func (e *ebpfEngine) Describe() string {
 		parts = append(parts, fmt.Sprintf("%s (eBPF: ingress %s, egress %s)", i.Name, in, i.Egress))
 	}
 	d := strings.Join(parts, ", ")
+	if e.any {
+		d = "any interface that is up, now and later: " + d
+	}
 	if e.Filtered() {
 		d += ", filter in kernel"
 	}
 	return d
 }
-
-func (e *ebpfEngine) InterfaceName(ifindex uint32) string { return e.names[ifindex] }
 
 // PayloadDone sets the flow's kernel payload budget to 0: from now on the
 // flow costs the kernel one map update per packet. A failure (the side

@@ -42,11 +42,17 @@ func runLive(c *config, stderr io.Writer) error {
 	if c.cleanup {
 		return cleanupLeftovers(stderr)
 	}
+	// The eBPF engine's interface watcher writes notes from its goroutine.
+	stderr = &lockedWriter{w: stderr}
 	eng, err := openLiveEngine(c, stderr)
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
+	attr := openAttribution(c, eng, stderr)
+	if attr != nil {
+		defer attr.Close()
+	}
 	fmt.Fprintf(stderr, "flowjoy: capturing on %s\n", eng.Describe())
 
 	out, err := sink.Open(c.write)
@@ -55,6 +61,9 @@ func runLive(c *config, stderr io.Writer) error {
 	}
 	pc := c.pipelineConfig()
 	pc.InterfaceName = eng.InterfaceName
+	if attr != nil {
+		pc.Attribution = attr
+	}
 	if limiter, ok := eng.(payloadLimiter); ok {
 		pc.PayloadDone = limiter.PayloadDone
 	}
@@ -75,7 +84,8 @@ func runLive(c *config, stderr io.Writer) error {
 	summary := func() *liveStats {
 		lock.Lock()
 		defer lock.Unlock()
-		return newLiveStats(p.Stats(), eng.Stats(), time.Since(start))
+		ps := p.Stats()
+		return newLiveStats(ps, eng.Stats(), newAttributionStats(ps, attr), time.Since(start))
 	}
 	go func() {
 		tick := time.NewTicker(time.Second)
@@ -114,6 +124,18 @@ func runLive(c *config, stderr io.Writer) error {
 		return runErr
 	}
 	return werr
+}
+
+// lockedWriter serializes writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
 
 // eventHandler takes an engine's events.
@@ -161,7 +183,7 @@ func openLiveEngine(c *config, stderr io.Writer) (liveEngine, error) {
 		}
 	}
 	if c.engine != "pcap" {
-		eng, err := openEBPF(c)
+		eng, err := openEBPF(c, stderr)
 		if err == nil {
 			return eng, nil
 		}

@@ -21,13 +21,15 @@ type liveStats struct {
 	Evicted   uint64            `json:"evicted"`
 	Active    int               `json:"active_flows"`
 	Engine    map[string]uint64 `json:"engine"`
-	Seconds   float64           `json:"seconds"`
+	// Attribution is absent when it is off.
+	Attribution *attributionStats `json:"attribution,omitempty"`
+	Seconds     float64           `json:"seconds"`
 }
 
-func newLiveStats(p pipeline.Stats, engine map[string]uint64, elapsed time.Duration) *liveStats {
+func newLiveStats(p pipeline.Stats, engine map[string]uint64, attr *attributionStats, elapsed time.Duration) *liveStats {
 	return &liveStats{Packets: p.Packets, NotIP: p.NotIP, Malformed: p.Malformed, Truncated: p.Truncated,
 		Flows: p.Flow.Flows, Records: p.Flow.Records, Evicted: p.Flow.Evicted, Active: p.Flow.Active,
-		Engine: engine, Seconds: elapsed.Seconds()}
+		Engine: engine, Attribution: attr, Seconds: elapsed.Seconds()}
 }
 
 func (s *liveStats) print(w io.Writer, asJSON bool) {
@@ -45,6 +47,10 @@ func (s *liveStats) print(w io.Writer, asJSON bool) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		fmt.Fprintf(w, ", %s %d", k, s.Engine[k])
+	}
+	if a := s.Attribution; a != nil {
+		fmt.Fprintf(w, ", %d of %d local flows attributed (%d processes known, %d process events, %d owners unknown)",
+			a.AttributedFlows, a.LocalFlows, a.Processes, a.Events, a.Unknown)
 	}
 	fmt.Fprintln(w)
 }

@@ -61,6 +61,11 @@ type Packet struct {
 	// Data is the captured bytes, starting at the link layer. It may be
 	// shorter than the packet.
 	Data []byte
+	// Local says a socket on this host sent the packet (the eBPF engine
+	// sees it on egress); Owner is the process id (tgid) owning that
+	// socket, 0 when unknown. Files and libpcap leave both zero.
+	Local bool
+	Owner uint32
 }
 
 // SegmentCount returns Segments with the zero value meaning one packet.

@@ -33,6 +33,24 @@ type Config struct {
 	// --dist-bytes, the first data packets are kept and the parsers are
 	// done. The eBPF engine then stops copying the flow's payload.
 	PayloadDone func(key flowkey.Key)
+	// Attribution names the processes behind local flows (procmap); nil
+	// means none, and records have no exe objects.
+	Attribution Attribution
+}
+
+// Attribution is how the pipeline learns which process owned each side
+// of a flow. The eBPF engine carries the owner of a locally sent packet in
+// the event; other engines ask Lookup once per side. Describe runs when a
+// record is written, so a process that has exited since still has a name.
+type Attribution interface {
+	// Lookup returns the owner (process id) of the local socket that sent
+	// a packet with this key (Src = sender), 0 if none, and whether the
+	// sender is local at all. Called at most once per side of a flow,
+	// and only when the engine's event has no owner.
+	Lookup(key flowkey.Key, at int64) (owner uint32, local bool)
+	// Describe fills e with the process owner as it was at time at (ns
+	// since the epoch), or returns false when it is unknown.
+	Describe(owner uint32, at int64, e *record.Exe) bool
 }
 
 // Stats count what the pipeline saw.
@@ -44,12 +62,20 @@ type Stats struct {
 	Unknown   uint64 // frames of a link type we do not decode
 	Flow      flow.Stats
 	Dissect   dissect.Stats
+	// LocalFlows are flows (counted once, when they end) with a packet
+	// sent by a socket on this host; AttributedFlows are those of them
+	// with a known owner process. Zero without Attribution.
+	LocalFlows      uint64
+	AttributedFlows uint64
 }
 
 // state is what the pipeline keeps per flow.
 type state struct {
 	features    features.Flow
 	payloadDone bool // PayloadDone was called; next to dissect's small fields
+	local       bool // a side is a local socket (Attribution only)
+	looked      [2]bool
+	owner       [2]uint32 // each side's owning process, 0 if unknown
 	dissect     dissect.Flow
 }
 
@@ -63,6 +89,7 @@ type Pipeline struct {
 	enc     *record.Encoder
 	line    []byte
 	rec     record.Record
+	exe     [2]record.Exe // the record's exe and peer_exe, reused
 	out     sink.Sink
 	err     error // first sink error; the pipeline stops writing after it
 	stats   Stats
@@ -145,10 +172,27 @@ func (h *handler) Packet(f *flow.Flow[state], from flow.Side, ev *event.Packet, 
 		dir = dissect.In
 	}
 	st.dissect.Packet(&h.cfg.Dissect, dir, ev.Timestamp, d)
+	if a := h.cfg.Attribution; a != nil && st.owner[from] == 0 {
+		h.noteOwner(a, st, from, ev, d)
+	}
 	if h.cfg.PayloadDone != nil && !st.payloadDone && d.PayloadLen > 0 && h.needsNoPayload(st) {
 		st.payloadDone = true
 		h.cfg.PayloadDone(f.Key)
 	}
+}
+
+// noteOwner keeps the first owner seen for a side: from the event (eBPF
+// egress), else from one Lookup per side.
+func (h *handler) noteOwner(a Attribution, st *state, from flow.Side, ev *event.Packet, d *decode.Packet) {
+	owner, local := ev.Owner, ev.Local
+	if owner == 0 && !st.looked[from] {
+		st.looked[from] = true
+		var l bool
+		owner, l = a.Lookup(d.Key, ev.Timestamp)
+		local = local || l
+	}
+	st.owner[from] = owner
+	st.local = st.local || local || owner != 0
 }
 
 // needsNoPayload reports whether every consumer of a flow's payload has
@@ -189,6 +233,9 @@ func (h *handler) End(f *flow.Flow[state], why flow.ExpireType, final bool) {
 	if p.cfg.InterfaceName != nil {
 		r.Interface = p.cfg.InterfaceName(f.Key.IfIndex)
 	}
+	if a := p.cfg.Attribution; a != nil {
+		p.describe(a, f, final)
+	}
 	if final {
 		st.dissect.Close()
 	}
@@ -203,6 +250,34 @@ func (h *handler) End(f *flow.Flow[state], why flow.ExpireType, final bool) {
 	}
 	if !final {
 		st.features.Reset()
+	}
+}
+
+// describe sets the record's exe (sa side) and peer_exe (da side) and
+// counts local flows once, at their last record.
+func (p *Pipeline) describe(a Attribution, f *flow.Flow[state], final bool) {
+	st, r := &f.State, &p.rec
+	for i, e := range []*record.Exe{&p.exe[0], &p.exe[1]} {
+		side := f.Initiator
+		if i == 1 {
+			side = side.Other()
+		}
+		if o := st.owner[side]; o != 0 {
+			*e = record.Exe{}
+			if a.Describe(o, f.Start, e) {
+				if i == 0 {
+					r.Exe = e
+				} else {
+					r.PeerExe = e
+				}
+			}
+		}
+	}
+	if final && st.local {
+		p.stats.LocalFlows++
+		if r.Exe != nil || r.PeerExe != nil {
+			p.stats.AttributedFlows++
+		}
 	}
 }
 

@@ -34,7 +34,10 @@ type Record struct {
 	Lost      uint64
 	Expire    flow.ExpireType
 	Interface string // interface name, for live engines
-	Features  *features.Flow
+	// Exe and PeerExe are the processes behind the sa and da sides when
+	// they are local and attribution is on; nil otherwise.
+	Exe, PeerExe *Exe
+	Features     *features.Flow
 	// Protocols are the parsers' objects in the order they should appear.
 	Protocols []proto.Object
 }
@@ -136,6 +139,12 @@ func (e *Encoder) Append(dst []byte, r *Record) ([]byte, error) {
 	if r.Interface != "" {
 		dst = append(dst, `,"interface":`...)
 		dst = jsontext.Append(dst, r.Interface)
+	}
+	if r.Exe != nil {
+		dst = appendExe(dst, "exe", r.Exe)
+	}
+	if r.PeerExe != nil {
+		dst = appendExe(dst, "peer_exe", r.PeerExe)
 	}
 	if r.Lost != 0 {
 		dst = appendUintKey(dst, "lost_samples", r.Lost)

@@ -23,6 +23,7 @@ package ebpf
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,11 +46,19 @@ const (
 	DefaultPollInterval  = 20 * time.Millisecond
 )
 
+// AnyInterface as the only interface captures on all of them.
+const AnyInterface = "any"
+
 // Config configures the engine. The zero value of every field but
 // Interfaces picks its default.
 type Config struct {
 	// Interfaces to capture on, in the calling thread's network namespace.
+	// AnyInterface alone means every interface that is up there, loopback
+	// included, and those that come up later (see loader.Options.Any).
 	Interfaces []string
+	// Notify hears, from another goroutine, of interfaces attached,
+	// detached or skipped after Open (with AnyInterface).
+	Notify func(msg string)
 	// XDP captures ingress with XDP instead of TC (Ethernet devices).
 	XDP bool
 	// TC chooses tcx or clsact; the zero value prefers tcx.
@@ -118,6 +127,9 @@ func (c *Config) setDefaults() error {
 	if len(c.Interfaces) == 0 {
 		return errors.New("no interface to capture on")
 	}
+	if len(c.Interfaces) > 1 && slices.Contains(c.Interfaces, AnyInterface) {
+		return errors.New(`interface "any" already means every interface: give it alone`)
+	}
 	return nil
 }
 
@@ -127,6 +139,7 @@ type tcObjects struct {
 	BudgetOverrides *cebpf.Map      `ebpf:"budget_overrides"`
 	Samples         *cebpf.Map      `ebpf:"samples"`
 	Stats           *cebpf.Map      `ebpf:"stats"`
+	Owners          *cebpf.Map      `ebpf:"fj_owners"`
 	BudgetGen       *cebpf.Variable `ebpf:"budget_gen"`
 	Ingress         *cebpf.Program  `ebpf:"fj_tc_ingress"`
 	Egress          *cebpf.Program  `ebpf:"fj_tc_egress"`
@@ -142,7 +155,7 @@ type objects struct {
 }
 
 func (o *objects) close() {
-	for _, m := range []*cebpf.Map{o.Flows, o.BudgetOverrides, o.Samples, o.Stats} {
+	for _, m := range []*cebpf.Map{o.Flows, o.BudgetOverrides, o.Samples, o.Stats, o.Owners} {
 		if m != nil {
 			m.Close()
 		}
@@ -214,7 +227,7 @@ func Open(cfg Config) (*Engine, error) {
 			return nil, err
 		}
 	}
-	e.attach, err = loader.Attach(progs, loader.Options{Interfaces: cfg.Interfaces, XDP: cfg.XDP, TC: cfg.TC})
+	e.attach, err = loader.Attach(progs, e.attachOptions())
 	if err != nil {
 		e.filter.Close()
 		e.reader.Close()
@@ -223,6 +236,14 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	e.clock.calibrate()
 	return e, nil
+}
+
+func (e *Engine) attachOptions() loader.Options {
+	opt := loader.Options{Interfaces: e.cfg.Interfaces, XDP: e.cfg.XDP, TC: e.cfg.TC, Notify: e.cfg.Notify}
+	if len(opt.Interfaces) == 1 && opt.Interfaces[0] == AnyInterface {
+		opt.Interfaces, opt.Any = nil, true
+	}
+	return opt
 }
 
 func (e *Engine) load() error {
@@ -266,8 +287,18 @@ func (e *Engine) load() error {
 // Filtered says whether a filter expression runs in the kernel.
 func (e *Engine) Filtered() bool { return e.filter != nil }
 
-// Interfaces reports how each interface was attached.
+// OwnersMap is the socket-owner storage the egress programs read: process
+// attribution (procmap) loads its hooks with this map, so that what they
+// write is what the data path reads. Valid until Close.
+func (e *Engine) OwnersMap() *cebpf.Map { return e.objs.Owners }
+
+// Interfaces reports how each interface is attached now.
 func (e *Engine) Interfaces() []loader.Interface { return e.attach.Interfaces() }
+
+// InterfaceName names an interface index for records: the interface
+// attached there, or the last one that was (its flows end after it went).
+// Safe to call from any goroutine.
+func (e *Engine) InterfaceName(ifindex uint32) string { return e.attach.Name(int(ifindex)) }
 
 // Close detaches the programs and frees every kernel object. Stop Run
 // first (cancel its context) to get the last counters; Close also makes

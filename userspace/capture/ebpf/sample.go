@@ -17,10 +17,11 @@ const sampleHeaderSize = int(unsafe.Sizeof(bpf.FlowjoyFjSample{}))
 
 // Sample flags (FJ_SAMPLE_* in bpf/flowjoy.c).
 const (
-	sampleL3      = 0x1 // data starts at the IP header
-	sampleVLAN    = 0x2 // the outer VLAN tag was stripped into vlan_tci
-	sampleUnkeyed = 0x4 // sent whole, not accounted to any map entry
-	sampleNoEntry = 0x8 // the flow map was full
+	sampleL3      = 0x1  // data starts at the IP header
+	sampleVLAN    = 0x2  // the outer VLAN tag was stripped into vlan_tci
+	sampleUnkeyed = 0x4  // sent whole, not accounted to any map entry
+	sampleNoEntry = 0x8  // the flow map was full
+	sampleLocal   = 0x10 // sent by a local socket; owner names its process
 )
 
 var errBadSample = errors.New("bad sample record")
@@ -52,6 +53,7 @@ func decodeSample(raw []byte, wallOffset int64, s *sampleScratch) (*event.Packet
 	vlanProto := ne.Uint16(raw[26:])
 	dir := event.Direction(raw[28])
 	flags := raw[29]
+	owner := ne.Uint32(raw[32:])
 
 	data := raw[sampleHeaderSize:]
 	if uint64(capLen) > uint64(len(data)) {
@@ -71,6 +73,8 @@ func decodeSample(raw []byte, wallOffset int64, s *sampleScratch) (*event.Packet
 		Segments:  segs,
 		WireLen:   wireLen,
 		Data:      data,
+		Local:     flags&sampleLocal != 0,
+		Owner:     owner,
 	}
 	if flags&sampleL3 != 0 {
 		p.LinkType = event.LinkRaw

@@ -37,8 +37,8 @@ func udpFrame(t testing.TB) []byte {
 
 func TestSampleHeaderSize(t *testing.T) {
 	// struct fj_sample in bpf/flowjoy.c: 8 + 4*4 + 2*2 + 1+1+2.
-	if sampleHeaderSize != 32 {
-		t.Fatalf("sample header is %d bytes, the kernel writes 32", sampleHeaderSize)
+	if sampleHeaderSize != 40 {
+		t.Fatalf("sample header is %d bytes, the kernel writes 40", sampleHeaderSize)
 	}
 }
 
@@ -58,6 +58,8 @@ func TestDecodeSample(t *testing.T) {
 		wireLen  uint32
 		dir      event.Direction
 		segments uint32
+		local    bool
+		owner    uint32
 	}{
 		{name: "ethernet", raw: encodeSample(hdr, frame), data: frame, link: event.LinkEthernet,
 			wireLen: uint32(len(frame)), dir: event.DirIngress, segments: 3},
@@ -73,6 +75,10 @@ func TestDecodeSample(t *testing.T) {
 		{name: "VLAN flag on raw IP is ignored", raw: encodeSample(with(func(h *bpf.FlowjoyFjSample) {
 			h.Flags, h.VlanTci, h.CapLen = sampleL3|sampleVLAN, 100, uint32(len(frame)-14)
 		}), frame[14:]), data: frame[14:], link: event.LinkRaw, wireLen: uint32(len(frame)), dir: event.DirIngress, segments: 3},
+		{name: "local socket with its owner", raw: encodeSample(with(func(h *bpf.FlowjoyFjSample) {
+			h.Dir, h.Flags, h.Owner = uint8(event.DirEgress), sampleLocal, 4242
+		}), frame), data: frame, link: event.LinkEthernet, wireLen: uint32(len(frame)), dir: event.DirEgress, segments: 3,
+			local: true, owner: 4242},
 		{name: "shorter than a header", raw: make([]byte, sampleHeaderSize-1), err: true},
 		{name: "captured length beyond the record", raw: encodeSample(with(func(h *bpf.FlowjoyFjSample) {
 			h.CapLen = 1000
@@ -98,7 +104,7 @@ func TestDecodeSample(t *testing.T) {
 				t.Errorf("data\n got %x\nwant %x", p.Data, tc.data)
 			}
 			if p.Timestamp != 1_005_000 || p.IfIndex != 7 || p.LinkType != tc.link || p.WireLen != tc.wireLen ||
-				p.Direction != tc.dir || p.Segments != tc.segments {
+				p.Direction != tc.dir || p.Segments != tc.segments || p.Local != tc.local || p.Owner != tc.owner {
 				t.Errorf("got %+v", *p)
 			}
 		})

@@ -2,17 +2,30 @@
 // with gopacket/pcap and delivers packets as events. It serves where the
 // eBPF engine cannot load (no BTF, old kernel, no privilege for BPF) and
 // costs a copy of every packet to userspace, which the eBPF engine avoids.
+//
+// The interface "any" is libpcap's own: one socket for every interface of
+// the network namespace, present and future, in Linux cooked capture
+// framing. The engine asks for its v2 (DLT_LINUX_SLL2), whose header
+// carries the interface index, so that records name each packet's
+// interface; where libpcap cannot give v2, packets of "any" are named
+// "any". As with tcpdump -i any, a packet that crosses two interfaces of
+// the namespace (a veth pair, a bridge port and the bridge) is captured
+// on each, and makes one flow per interface.
 package pcaplive
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcap"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/flowjoy/flowjoy/userspace/event"
 )
@@ -34,11 +47,22 @@ type Handler interface {
 	Packet(*event.Packet)
 }
 
+// Any is libpcap's device for every interface.
+const Any = "any"
+
 // Engine captures on one or more interfaces.
 type Engine struct {
 	handles []*pcap.Handle
 	names   []string
 	index   []uint32
+
+	// With "any": the namespace's interface names by index, followed
+	// through netlink as interfaces come, go and are renamed. A name stays
+	// after its interface went (its flows end later) until the index is
+	// reused.
+	anyMu    sync.Mutex
+	anyNames map[uint32]string
+	stopAny  chan struct{}
 }
 
 // Stats are libpcap's counters summed over the interfaces.
@@ -53,6 +77,25 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{}
 	for _, name := range cfg.Interfaces {
+		if name == Any {
+			if len(cfg.Interfaces) > 1 {
+				e.Close()
+				return nil, errors.New(`interface "any" already means every interface: give it alone`)
+			}
+			h, err := activate(name, cfg)
+			if err != nil {
+				return nil, err
+			}
+			// Ask for the framing that names the interface; libpcap
+			// before 1.10 has only v1.
+			_ = h.SetLinkType(layers.LinkTypeLinuxSLL2)
+			e.handles, e.names, e.index = []*pcap.Handle{h}, []string{name}, []uint32{0}
+			if err := e.followNames(); err != nil {
+				e.Close()
+				return nil, err
+			}
+			return e, nil
+		}
 		ifi, err := net.InterfaceByName(name)
 		if err != nil {
 			e.Close()
@@ -78,11 +121,15 @@ func activate(name string, cfg Config) (*pcap.Handle, error) {
 	defer in.CleanUp()
 	in.SetSnapLen(cfg.SnapLen)
 	in.SetPromisc(cfg.Promiscuous)
-	// Immediate mode delivers packets as they come (no buffering delay);
-	// the timeout lets Run notice cancellation on a quiet interface.
-	in.SetImmediateMode(true)
-	in.SetTimeout(100 * time.Millisecond)
-	in.SetBufferSize(8 << 20)
+	// Not immediate mode: libpcap then uses TPACKET_V3, whose blocks
+	// hold packets of any size back to back. Immediate mode falls back to
+	// TPACKET_V2, whose ring has fixed frames of the snap length: 8 MiB
+	// of 256 KiB frames is 32 packets, and a burst drops packets. A block
+	// waits at most the timeout, which also lets Run notice cancellation
+	// on a quiet interface.
+	in.SetImmediateMode(false)
+	in.SetTimeout(50 * time.Millisecond)
+	in.SetBufferSize(32 << 20)
 	h, err := in.Activate()
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: %w (capturing needs root or CAP_NET_RAW)", name, err)
@@ -107,11 +154,25 @@ func (e *Engine) Run(ctx context.Context, h Handler, lock *sync.Mutex) error {
 		go func(hd *pcap.Handle, ifindex uint32, name string) {
 			defer wg.Done()
 			link := event.LinkType(hd.LinkType())
+			sll2 := link == event.LinkSLL2
 			var ev event.Packet
-			for ctx.Err() == nil {
+			// After cancellation, what the kernel captured before it is
+			// still delivered: reading stops at the first timeout (the
+			// ring is empty) or the first packet from after it.
+			var stopAt time.Time
+			for {
+				if stopAt.IsZero() && ctx.Err() != nil {
+					stopAt = time.Now()
+				}
 				data, ci, err := hd.ZeroCopyReadPacketData()
 				if errors.Is(err, pcap.NextErrorTimeoutExpired) {
+					if !stopAt.IsZero() {
+						return
+					}
 					continue
+				}
+				if err == nil && !stopAt.IsZero() && ci.Timestamp.After(stopAt) {
+					return
 				}
 				if err != nil {
 					errs <- fmt.Errorf("capturing on %s: %w", name, err)
@@ -123,6 +184,9 @@ func (e *Engine) Run(ctx context.Context, h Handler, lock *sync.Mutex) error {
 					LinkType:  link,
 					WireLen:   uint32(ci.Length),
 					Data:      data,
+				}
+				if sll2 && len(data) >= 8 {
+					ev.IfIndex = binary.BigEndian.Uint32(data[4:]) // the header's interface index
 				}
 				lock.Lock()
 				h.Packet(&ev)
@@ -152,18 +216,62 @@ func (e *Engine) Stats() Stats {
 	return s
 }
 
-// InterfaceName returns the name of a captured interface index.
+// InterfaceName returns the name of a captured interface index; with
+// "any", of the interface with that index ("any" for 0, packets without
+// an index). Safe to call from any goroutine.
 func (e *Engine) InterfaceName(ifindex uint32) string {
 	for i, x := range e.index {
 		if x == ifindex {
 			return e.names[i]
 		}
 	}
-	return ""
+	if e.anyNames == nil {
+		return ""
+	}
+	e.anyMu.Lock()
+	defer e.anyMu.Unlock()
+	return e.anyNames[ifindex]
+}
+
+// followNames learns the names of the calling thread's network
+// namespace's interfaces, now and as they change, until Close.
+func (e *Engine) followNames() error {
+	e.anyNames = map[uint32]string{}
+	e.stopAny = make(chan struct{})
+	updates := make(chan netlink.LinkUpdate, 64)
+	err := netlink.LinkSubscribeWithOptions(updates, e.stopAny, netlink.LinkSubscribeOptions{ErrorCallback: func(error) {}})
+	if err != nil {
+		return fmt.Errorf("following interface names: %w", err)
+	}
+	// Listed after subscribing, so no interface is missed in between.
+	links, err := netlink.LinkList()
+	if err != nil {
+		close(e.stopAny)
+		for range updates {
+		}
+		return fmt.Errorf("listing interfaces: %w", err)
+	}
+	for _, l := range links {
+		e.anyNames[uint32(l.Attrs().Index)] = l.Attrs().Name
+	}
+	go func() {
+		for u := range updates {
+			if u.Header.Type == unix.RTM_NEWLINK {
+				e.anyMu.Lock()
+				e.anyNames[uint32(u.Index)] = u.Attrs().Name
+				e.anyMu.Unlock()
+			}
+		}
+	}()
+	return nil
 }
 
 // Close releases the handles.
 func (e *Engine) Close() {
+	if e.stopAny != nil {
+		close(e.stopAny)
+		e.stopAny = nil
+	}
 	for _, h := range e.handles {
 		h.Close()
 	}
