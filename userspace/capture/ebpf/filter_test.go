@@ -7,9 +7,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	cebpf "github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -243,4 +247,68 @@ func TestFilterL3(t *testing.T) {
 		t.Fatal(err)
 	}
 	tb.assertNoLeftovers(name)
+}
+
+// TestFilterAny: with -i any the filter runs on the interfaces there at
+// the start and on those that come later (the loader's watcher attaches
+// the entry programs, not flowjoy's).
+func TestFilterAny(t *testing.T) {
+	const n, size = 20, 80
+	tb := newTestbed(t)
+	kept := tb.newUDPPair(tb.hB, tb.hA, tb.a4)
+	dropped := tb.newUDPPair(tb.hB, tb.hA, tb.a4)
+	r := tb.start(Config{Interfaces: []string{AnyInterface}, NumPkts: 5, DistBytes: -1,
+		Filter: fmt.Sprintf("udp port %d", kept.server.Port())})
+	dropped.exchange(n, size)
+	kept.exchange(n, size)
+
+	later := tb.ifA[:len(tb.ifA)-1] + "x"
+	run(t, "ip", "-n", tb.nsA, "link", "add", later, "type", "veth", "peer", "name", tb.ifA[:len(tb.ifA)-1]+"y")
+	run(t, "ip", "-n", tb.nsA, "link", "set", later, "up")
+	waitFor(t, later+" attached", 10*time.Second, func() bool {
+		for _, i := range r.eng.Interfaces() {
+			if i.Name == later {
+				return true
+			}
+		}
+		return false
+	})
+	var names []string
+	tb.in(tb.hA, func() error {
+		l, err := netlink.LinkByName(later)
+		if err != nil {
+			return err
+		}
+		for _, at := range []cebpf.AttachType{cebpf.AttachTCXIngress, cebpf.AttachTCXEgress} {
+			res, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: at})
+			if err != nil {
+				return err
+			}
+			for _, p := range res.Programs {
+				if prog, err := cebpf.NewProgramFromID(p.ID); err == nil {
+					if info, err := prog.Info(); err == nil {
+						names = append(names, info.Name)
+					}
+					prog.Close()
+				}
+			}
+		}
+		return nil
+	})
+	if !slices.Equal(names, []string{"fj_filt_tc_in", "fj_filt_tc_eg"}) {
+		t.Errorf("%s, attached after the start, runs %v, want the filter's entry programs", later, names)
+	}
+	r.stop(t)
+	for _, d := range []struct {
+		pair *udpPair
+		want uint64
+	}{{kept, n}, {dropped, 0}} {
+		k := key(d.pair.client, d.pair.server, flowkey.ProtoUDP, 0, tb.ifIndexA)
+		if got := r.col.get(k); got.packets != d.want {
+			t.Errorf("%v: %d packets, want %d", k, got.packets, d.want)
+		}
+	}
+	if st := r.eng.Stats(); st.KernelPackets != 2*n {
+		t.Errorf("kernel saw %d packets, want the %d of the kept conversation", st.KernelPackets, 2*n)
+	}
 }
