@@ -29,7 +29,8 @@ type Filtered struct {
 //
 // An expression that only means something with an Ethernet header
 // ("ether host …") does not compile for IP devices: attaching to one
-// then fails with libpcap's reason.
+// then fails with libpcap's reason (wrapping ErrUnsupportedLink, so that
+// -i any skips them with a note).
 func Filter(p Programs, expr string) (Programs, *Filtered, error) {
 	ether, err := cbpf.Compile(expr, cbpf.LinkEthernet)
 	if err != nil {
