@@ -2,6 +2,7 @@ package cbpf
 
 import (
 	"encoding/binary"
+	"errors"
 	"os"
 	"runtime"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // fuzzOps are the valid classic opcodes: fuzz input picks one of them
@@ -130,6 +132,9 @@ func FuzzTranslate(f *testing.F) {
 			}
 			for cut := len(pkt); cut >= minTestRun; cut -= 1 + cut/4 {
 				got, err := prog.Run(&ebpf.RunOptions{Data: pkt[:cut]})
+				if errors.Is(err, unix.EINVAL) {
+					continue // the test run's own checks refuse the packet (an IPv4 header cut short)
+				}
 				if err != nil {
 					prog.Close()
 					t.Fatalf("%s: test run: %v", target, err)
