@@ -35,6 +35,8 @@ type Programs struct {
 	Ingress, Egress     *ebpf.Program
 	IngressL3, EgressL3 *ebpf.Program
 	XDP                 *ebpf.Program // needed with Options.XDP
+
+	l3Err error // why the L3 programs are missing (Filter)
 }
 
 // TCMode chooses how TC programs are attached.
@@ -202,6 +204,9 @@ func (a *Attachment) attachLink(l netlink.Link) (*attached, error) {
 		in, out = p.IngressL3, p.EgressL3
 	}
 	if in == nil || out == nil {
+		if l3 && p.l3Err != nil {
+			return nil, fmt.Errorf("interface %q: %w (%w)", attrs.Name, p.l3Err, ErrUnsupportedLink)
+		}
 		return nil, fmt.Errorf("interface %q: no program for its link type: %w", attrs.Name, ErrUnsupportedLink)
 	}
 

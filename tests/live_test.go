@@ -926,8 +926,9 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 }
 
 // The engine choice: --engine ebpf refuses what it cannot do with a clear
-// error; --engine auto falls back to libpcap with a one-line reason;
-// --count and --duration end a capture by themselves.
+// error; a filter runs in the kernel under --engine ebpf and auto (no
+// fallback to libpcap for it), and a bad one fails before any engine is
+// tried; --count and --duration end a capture by themselves.
 func TestLiveEngineChoice(t *testing.T) {
 	n := newLiveNet(t)
 	run := func(args ...string) (string, string, error) {
@@ -937,27 +938,45 @@ func TestLiveEngineChoice(t *testing.T) {
 		err := cmd.Run()
 		return o.String(), e.String(), err
 	}
-	if _, stderr, err := run("--engine", "ebpf", "--duration", "1s", "icmp"); err == nil || !strings.Contains(stderr, "--engine pcap") {
-		t.Errorf("--engine ebpf with a filter: %v %s", err, stderr)
-	}
 	if _, stderr, err := run("--engine", "ebpf", "-i", "nosuchdev0"); err == nil || !strings.Contains(stderr, "nosuchdev0") {
 		t.Errorf("--engine ebpf on a missing interface: %v %s", err, stderr)
 	}
-	go exec.Command("ip", "netns", "exec", n.clientNS, "ping", "-c", "4", "-i", "0.2", "-q", "10.77.0.2").Run()
-	stdout, stderr, err := run("--engine", "auto", "--duration", "2s", "icmp")
-	lines := strings.Split(strings.TrimSpace(stderr), "\n")
-	if err != nil || len(lines) != 3 || !strings.Contains(lines[0], "eBPF engine unavailable") || !strings.Contains(lines[1], "(libpcap)") {
-		t.Errorf("--engine auto with a filter: %v\n%s", err, stderr)
-	}
-	recs, verr := schema.ValidateLines([]byte(stdout))
-	if verr != nil || len(recs) == 0 {
-		t.Errorf("--engine auto: %d records, %v", len(recs), verr)
-	}
-	for _, r := range recs {
-		if r["pr"] != 1.0 || r["interface"] != n.clientIf {
-			t.Errorf("filter icmp let through %v", r)
+	for _, engine := range []string{"auto", "ebpf"} {
+		_, stderr, err := run("--engine", engine, "--duration", "1s", "tcp", "port", "banana")
+		if err == nil || !strings.Contains(stderr, "banana") || strings.Contains(stderr, "unavailable") {
+			t.Errorf("--engine %s with a bad filter: %v\n%s", engine, err, stderr)
 		}
 	}
+	for _, engine := range []string{"auto", "ebpf"} {
+		fj := startFlowjoy(t, n.clientNS, "-i", n.clientIf, "--engine", engine, "--stats-json", "icmp")
+		exec.Command("ip", "netns", "exec", n.clientNS, "ping", "-c", "4", "-i", "0.2", "-q", "10.77.0.2").Run()
+		// TCP (SYN, RST from the closed port) that the filter must drop.
+		exec.Command("ip", "netns", "exec", n.clientNS, "bash", "-c", "for i in 1 2 3; do (exec 3<>/dev/tcp/10.77.0.2/9) 2>/dev/null; done").Run()
+		recs := fj.records(t, syscall.SIGTERM)
+		stderr := fj.Stderr()
+		var pings float64
+		for _, r := range recs {
+			if r["pr"] != 1.0 || r["interface"] != n.clientIf {
+				t.Errorf("--engine %s: filter icmp let through %v", engine, r)
+				continue
+			}
+			pings += r["num_pkts_out"].(float64) + r["num_pkts_in"].(float64)
+		}
+		var st struct {
+			Engine map[string]uint64 `json:"engine"`
+		}
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		if err := jsonUnmarshal(lines[len(lines)-1], &st); err != nil {
+			t.Fatalf("--stats-json: %v: %q", err, stderr)
+		}
+		// The kernel counted the pings and nothing else (not the TCP,
+		// not ARP).
+		if !strings.Contains(stderr, "filter in kernel") || pings != 8 || st.Engine["kernel_packets"] != 8 {
+			t.Errorf("--engine %s with filter icmp: %v packets in records, want the 8 pings; kernel_packets %d\n%s",
+				engine, pings, st.Engine["kernel_packets"], stderr)
+		}
+	}
+
 	// Without privileges: --engine ebpf says why and what to do instead;
 	// --engine auto says it in one line and tries libpcap, which needs
 	// privileges too.
@@ -992,8 +1011,8 @@ func TestLiveEngineChoice(t *testing.T) {
 	for _, dst := range []string{"10.77.0.2", "127.0.0.1"} {
 		exec.Command("ip", "netns", "exec", n.clientNS, "ping", "-c", "3", "-i", "0.2", "-q", dst).Run()
 	}
-	recs = two.records(t, syscall.SIGTERM)
-	stderr = two.Stderr()
+	recs := two.records(t, syscall.SIGTERM)
+	stderr := two.Stderr()
 	var onVeth, onLo bool
 	for _, r := range recs {
 		if r["pr"] != 1.0 {
@@ -1013,7 +1032,7 @@ func TestLiveEngineChoice(t *testing.T) {
 
 	go exec.Command("ip", "netns", "exec", n.clientNS, "ping", "-c", "20", "-i", "0.1", "-q", "10.77.0.2").Run()
 	start := time.Now()
-	stdout, stderr, err = run("--engine", "ebpf", "--count", "6", "--duration", "5s")
+	stdout, stderr, err := run("--engine", "ebpf", "--count", "6", "--duration", "5s")
 	recs, _ = schema.ValidateLines([]byte(stdout))
 	var pkts float64
 	for _, r := range recs {

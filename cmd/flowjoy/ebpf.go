@@ -29,10 +29,10 @@ import (
 // needs bytes of one direction after the other carried a large transfer
 // (a client's close_notify after a download) sees them as it would in a
 // capture file.
+//
+// A filter expression runs in the kernel, in front of the data path
+// (loader.Filter): packets it rejects cost the kernel the filter only.
 func openEBPF(c *config, stderr io.Writer) (liveEngine, error) {
-	if c.filter != "" {
-		return nil, fmt.Errorf("the eBPF engine does not apply filter expressions (%q): use --engine pcap", c.filter)
-	}
 	dist := c.distBytes.n
 	if !c.distBytes.set {
 		dist = ebpf.DefaultDistBytes
@@ -40,6 +40,7 @@ func openEBPF(c *config, stderr io.Writer) (liveEngine, error) {
 	eng, err := ebpf.Open(ebpf.Config{
 		Interfaces:  c.interfaces,
 		XDP:         c.xdp,
+		Filter:      c.filter,
 		NumPkts:     c.numPkts,
 		DistBytes:   kernelBudget(c, dist),
 		MaxFlows:    c.maxFlows,
@@ -133,10 +134,14 @@ func (e *ebpfEngine) Describe() string {
 		}
 		parts = append(parts, fmt.Sprintf("%s (eBPF: ingress %s, egress %s)", i.Name, in, i.Egress))
 	}
+	d := strings.Join(parts, ", ")
 	if e.any {
-		return "any interface that is up, now and later: " + strings.Join(parts, ", ")
+		d = "any interface that is up, now and later: " + d
 	}
-	return strings.Join(parts, ", ")
+	if e.Filtered() {
+		d += ", filter in kernel"
+	}
+	return d
 }
 
 // PayloadDone sets the flow's kernel payload budget to 0: from now on the

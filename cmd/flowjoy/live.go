@@ -176,6 +176,12 @@ func (cp *countingPipeline) Counts(c *event.Counts) {
 // openLiveEngine picks the engine: eBPF when it can load, else libpcap
 // (with a one-line reason under --engine auto).
 func openLiveEngine(c *config, stderr io.Writer) (liveEngine, error) {
+	if c.filter != "" {
+		// A typo is no reason to try another engine.
+		if _, err := newPacketFilter(c.filter); err != nil {
+			return nil, err
+		}
+	}
 	if c.engine != "pcap" {
 		eng, err := openEBPF(c, stderr)
 		if err == nil {

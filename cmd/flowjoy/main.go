@@ -208,6 +208,11 @@ Usage:
   flowjoy -i IFACE [-i IFACE ...] [options] [FILTER]
 
 FILTER is a tcpdump expression (pcap-filter(7)), e.g. 'tcp port 443'.
+Live, the eBPF engine runs it in the kernel, in front of its counters:
+filtered-out packets cost tens of nanoseconds and are neither counted nor
+sampled. It means what it means to tcpdump on a capture file, VLAN tags
+included (on TC the filter sees the tag the kernel took out of the packet).
+Without a link header (tun, WireGuard) it is compiled for raw IP.
 Joy's key=value arguments are accepted too (bidir=1 num_pkts=50 ...).
 
 Examples:
@@ -217,6 +222,7 @@ Examples:
   flowjoy -r capture.pcap tcp port 443 | jq -c '{sa, da, sni: .tls.sni}'
   tcpdump -w - -i eth0 | flowjoy -r -
   sudo flowjoy -i eth0 --duration 1m
+  sudo flowjoy -i eth0 'tcp port 443 or udp port 53'   # filtered in the kernel
 
 Options:
 `)

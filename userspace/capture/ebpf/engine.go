@@ -63,6 +63,10 @@ type Config struct {
 	XDP bool
 	// TC chooses tcx or clsact; the zero value prefers tcx.
 	TC loader.TCMode
+	// Filter is a tcpdump filter expression run in the kernel in front
+	// of the programs (loader.Filter): packets it rejects are neither
+	// counted nor sampled. Empty: every packet.
+	Filter string
 
 	// NumPkts is how many packets of each flow are sampled with their
 	// headers (Joy's --num-pkts). 0 means DefaultNumPkts; negative, none.
@@ -168,6 +172,7 @@ type Engine struct {
 	cfg    Config
 	objs   objects
 	attach *loader.Attachment
+	filter *loader.Filtered // nil without Config.Filter
 	reader *ringbuf.Reader
 	clock  clock
 
@@ -210,12 +215,21 @@ func Open(cfg Config) (*Engine, error) {
 		e.objs.close()
 		return nil, fmt.Errorf("opening the sample ring buffer: %w", err)
 	}
-	e.attach, err = loader.Attach(loader.Programs{
+	progs := loader.Programs{
 		Ingress: e.objs.Ingress, Egress: e.objs.Egress,
 		IngressL3: e.objs.IngressL3, EgressL3: e.objs.EgressL3,
 		XDP: e.objs.XDP,
-	}, e.attachOptions())
+	}
+	if cfg.Filter != "" {
+		if progs, e.filter, err = loader.Filter(progs, cfg.Filter); err != nil {
+			e.reader.Close()
+			e.objs.close()
+			return nil, err
+		}
+	}
+	e.attach, err = loader.Attach(progs, e.attachOptions())
 	if err != nil {
+		e.filter.Close()
 		e.reader.Close()
 		e.objs.close()
 		return nil, err
@@ -270,6 +284,9 @@ func (e *Engine) load() error {
 	return nil
 }
 
+// Filtered says whether a filter expression runs in the kernel.
+func (e *Engine) Filtered() bool { return e.filter != nil }
+
 // OwnersMap is the socket-owner storage the egress programs read: process
 // attribution (procmap) loads its hooks with this map, so that what they
 // write is what the data path reads. Valid until Close.
@@ -296,6 +313,7 @@ func (e *Engine) Close() error {
 	e.closed.Store(true)
 	e.statsMu.Unlock()
 	e.reader.Close()
+	e.filter.Close()
 	e.objs.close()
 	return err
 }
