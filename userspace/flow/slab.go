@@ -1,0 +1,164 @@
+package flow
+
+import (
+	"encoding/binary"
+
+	"github.com/flowjoy/flowjoy/userspace/flowkey"
+)
+
+// The table keeps its flows in a slab and finds them through an
+// open-addressing index of slab references, instead of a Go map of
+// pointers to flows allocated one by one: at a million flows a map entry
+// (44-byte key, pointer, control byte, load ≤ 7/8) and the allocation of
+// each flow cost about 150 bytes per flow; the index costs 4 bytes per
+// slot at a load of at most 3/4 and the slab nothing but the flows. The
+// lists link flows by 4-byte references, not 8-byte pointers, and hold no
+// pointers for the garbage collector to follow.
+
+// A ref names a slab slot: its index plus one, so that 0 means none.
+
+// chunkShift sets the slab's chunk size: 256 flows. Chunks never move, so
+// *Flow stays valid; a small table (a test, a quiet shard) costs one chunk.
+const (
+	chunkShift = 8
+	chunkLen   = 1 << chunkShift
+	chunkMask  = chunkLen - 1
+)
+
+// slab holds the flows. Freed slots are zeroed (so that the garbage
+// collector can free what their state pointed to) and reused first,
+// through a free list linked by recency.next.
+type slab[S any] struct {
+	chunks []*[chunkLen]Flow[S]
+	used   uint32 // slots ever handed out
+	free   uint32 // ref of the first free slot
+}
+
+func (s *slab[S]) at(ref uint32) *Flow[S] {
+	i := ref - 1
+	return &s.chunks[i>>chunkShift][i&chunkMask]
+}
+
+// alloc returns a zeroed flow with its ref set.
+func (s *slab[S]) alloc() *Flow[S] {
+	if ref := s.free; ref != 0 {
+		f := s.at(ref)
+		s.free = f.recency.next
+		f.recency.next = 0
+		f.ref = ref
+		return f
+	}
+	if s.used == uint32(len(s.chunks))*chunkLen {
+		s.chunks = append(s.chunks, new([chunkLen]Flow[S]))
+	}
+	s.used++
+	f := s.at(s.used)
+	f.ref = s.used
+	return f
+}
+
+func (s *slab[S]) release(f *Flow[S]) {
+	ref := f.ref
+	*f = Flow[S]{}
+	f.recency.next = s.free
+	s.free = ref
+}
+
+// index maps canonical keys to refs: linear probing, backward-shift
+// deletion (no tombstones), power-of-two size, load at most 3/4.
+type index struct {
+	slots []uint32 // refs, 0: empty
+	n     int
+	shift uint8 // 64 - log2(len(slots)): the slot is the hash's top bits
+}
+
+const minIndexBits = 6
+
+// keyHash mixes the key's words. The shards pick a flow's shard from
+// another hash (shard.Hash), so this one must not correlate with it: it
+// uses other constants and the top bits of the product.
+func keyHash(k *flowkey.Key) uint64 {
+	const m = 0x9e3779b97f4a7c15
+	le := binary.LittleEndian
+	h := uint64(0x243f6a8885a308d3)
+	h = (h ^ le.Uint64(k.Src[0:8])) * m
+	h = (h ^ le.Uint64(k.Src[8:16])) * m
+	h = (h ^ le.Uint64(k.Dst[0:8])) * m
+	h = (h ^ le.Uint64(k.Dst[8:16])) * m
+	h = (h ^ (uint64(k.SrcPort) | uint64(k.DstPort)<<16 | uint64(k.Proto)<<32 | uint64(k.IPVersion)<<40 | uint64(k.VLAN)<<48)) * m
+	h = (h ^ uint64(k.IfIndex)) * m
+	return h ^ h>>29
+}
+
+func (x *index) home(h uint64) uint32 { return uint32(h >> x.shift) }
+
+// find returns the ref of key's flow (0: none) and the slot it is in or
+// would go to.
+func find[S any](x *index, s *slab[S], k *flowkey.Key) (ref, slot uint32) {
+	if x.slots == nil {
+		return 0, 0
+	}
+	mask := uint32(len(x.slots) - 1)
+	for i := x.home(keyHash(k)); ; i = (i + 1) & mask {
+		r := x.slots[i]
+		if r == 0 {
+			return 0, i
+		}
+		if s.at(r).Key == *k {
+			return r, i
+		}
+	}
+}
+
+// insert puts ref at slot (from find), growing the index first if needed.
+func insert[S any](x *index, s *slab[S], k *flowkey.Key, ref, slot uint32) {
+	if x.slots == nil || (x.n+1)*4 > len(x.slots)*3 {
+		grow(x, s)
+		_, slot = find(x, s, k)
+	}
+	x.slots[slot] = ref
+	x.n++
+}
+
+func grow[S any](x *index, s *slab[S]) {
+	bits := uint8(minIndexBits)
+	if x.slots != nil {
+		bits = 64 - x.shift + 1
+	}
+	old := x.slots
+	x.slots = make([]uint32, 1<<bits)
+	x.shift = 64 - bits
+	mask := uint32(len(x.slots) - 1)
+	for _, r := range old {
+		if r == 0 {
+			continue
+		}
+		i := x.home(keyHash(&s.at(r).Key))
+		for x.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		x.slots[i] = r
+	}
+}
+
+// remove empties slot and moves later entries of its probe run back, so
+// that every entry stays reachable from its home slot.
+func remove[S any](x *index, s *slab[S], slot uint32) {
+	mask := uint32(len(x.slots) - 1)
+	i := slot
+	for j := (i + 1) & mask; ; j = (j + 1) & mask {
+		r := x.slots[j]
+		if r == 0 {
+			break
+		}
+		h := x.home(keyHash(&s.at(r).Key))
+		// The entry at j may move to i unless its home lies cyclically
+		// in (i, j].
+		if (j-h)&mask >= (j-i)&mask {
+			x.slots[i] = r
+			i = j
+		}
+	}
+	x.slots[i] = 0
+	x.n--
+}
