@@ -74,9 +74,9 @@ type Table[S any] struct {
 	h       Handler[S]
 	slab    slab[S]
 	index   index
-	open    list // by last packet time, flows not closing
-	closing list // by last packet time, flows that saw FIN both ways or RST
-	starts  list // by record start time, non-empty records
+	open    list  // by last packet time, flows not closing
+	closing list  // by last packet time, flows that saw FIN both ways or RST
+	starts  list  // by record start time, non-empty records
 	now     int64 // latest packet time seen (ns)
 	frags   Fragments
 	stats   Stats
