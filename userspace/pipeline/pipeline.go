@@ -46,31 +46,45 @@ type Stats struct {
 	Dissect   dissect.Stats
 }
 
-// state is what the pipeline keeps per flow.
+// state is what the pipeline keeps per flow. The dissection state is
+// allocated only for a TCP or UDP flow when a parser is enabled, so a
+// basic flow does not carry it.
 type state struct {
 	features    features.Flow
-	payloadDone bool // PayloadDone was called; next to dissect's small fields
-	dissect     dissect.Flow
+	dissect     *dissect.Flow
+	payloadDone bool // PayloadDone was called
+}
+
+// noDissect stands for the dissection state of a flow that has none: it
+// saw no packet a parser could take. Read only.
+var noDissect dissect.Flow
+
+func (st *state) dissection() *dissect.Flow {
+	if st.dissect == nil {
+		return &noDissect
+	}
+	return st.dissect
 }
 
 // Pipeline is not safe for concurrent use; an engine calls it from one
 // goroutine.
 type Pipeline struct {
-	cfg     Config
-	decoder decode.Decoder
-	pkt     decode.Packet
-	table   *flow.Table[state]
-	enc     *record.Encoder
-	line    []byte
-	rec     record.Record
-	out     sink.Sink
-	err     error // first sink error; the pipeline stops writing after it
-	stats   Stats
+	cfg       Config
+	anyParser bool // cfg.Dissect.Any()
+	decoder   decode.Decoder
+	pkt       decode.Packet
+	table     *flow.Table[state]
+	enc       *record.Encoder
+	line      []byte
+	rec       record.Record
+	out       sink.Sink
+	err       error // first sink error; the pipeline stops writing after it
+	stats     Stats
 }
 
 // New returns a pipeline writing records to out.
 func New(cfg Config, out sink.Sink) *Pipeline {
-	p := &Pipeline{cfg: cfg, out: out, enc: record.NewEncoder()}
+	p := &Pipeline{cfg: cfg, anyParser: cfg.Dissect.Any(), out: out, enc: record.NewEncoder()}
 	p.decoder.NoDecap = cfg.NoDecap
 	p.table = flow.NewTable[state](cfg.Flow, (*handler)(p))
 	return p
@@ -144,7 +158,12 @@ func (h *handler) Packet(f *flow.Flow[state], from flow.Side, ev *event.Packet, 
 	if from != f.Initiator {
 		dir = dissect.In
 	}
-	st.dissect.Packet(&h.cfg.Dissect, dir, ev.Timestamp, d)
+	if h.anyParser && d.TransportOK && (d.Key.Proto == flowkey.ProtoTCP || d.Key.Proto == flowkey.ProtoUDP) {
+		if st.dissect == nil {
+			st.dissect = new(dissect.Flow)
+		}
+		st.dissect.Packet(&h.cfg.Dissect, dir, ev.Timestamp, d)
+	}
 	if h.cfg.PayloadDone != nil && !st.payloadDone && d.PayloadLen > 0 && h.needsNoPayload(st) {
 		st.payloadDone = true
 		h.cfg.PayloadDone(f.Key)
@@ -156,7 +175,7 @@ func (h *handler) Packet(f *flow.Flow[state], from flow.Side, ev *event.Packet, 
 func (h *handler) needsNoPayload(st *state) bool {
 	fc := &h.cfg.Features
 	fe := &st.features
-	if len(fe.Packets) < fc.NumPkts {
+	if fe.NumPackets() < fc.NumPkts {
 		return false
 	}
 	if fc.ByteDist && (fc.DistBytes < 0 || fe.Dist == nil || fe.Dist.Bytes < uint64(fc.DistBytes)) {
@@ -165,7 +184,7 @@ func (h *handler) needsNoPayload(st *state) bool {
 	if fc.IDPBytes > 0 && (fe.IDP(0) == nil || fe.IDP(1) == nil) {
 		return false
 	}
-	return st.dissect.Done(&h.cfg.Dissect)
+	return st.dissection().Done(&h.cfg.Dissect)
 }
 
 func (h *handler) End(f *flow.Flow[state], why flow.ExpireType, final bool) {
@@ -189,10 +208,12 @@ func (h *handler) End(f *flow.Flow[state], why flow.ExpireType, final bool) {
 	if p.cfg.InterfaceName != nil {
 		r.Interface = p.cfg.InterfaceName(f.Key.IfIndex)
 	}
-	if final {
-		st.dissect.Close()
+	if st.dissect != nil {
+		if final {
+			st.dissect.Close()
+		}
+		r.Protocols = st.dissect.Report(r.Protocols, final)
 	}
-	r.Protocols = st.dissect.Report(r.Protocols, final)
 	if p.err == nil {
 		var err error
 		p.line, err = p.enc.Append(p.line[:0], r)

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/flowjoy/flowjoy/userspace/features"
@@ -84,7 +85,7 @@ func (e *Encoder) Append(dst []byte, r *Record) ([]byte, error) {
 
 	f := r.Features
 	if f != nil {
-		dst = appendPackets(dst, f.Packets, r.Start, uint8(out))
+		dst = appendPackets(dst, f, r.Start, uint8(out))
 		dst = appendByteDist(dst, f.Dist)
 		dst = appendIP(dst, f, out, in)
 		if r.Key.Proto == flowkey.ProtoTCP {
@@ -210,10 +211,11 @@ func appendHex64(dst []byte, v uint64) []byte {
 // appendPackets writes Joy's "packets" list: "dir" is ">" for packets from
 // sa (Joy had the arrows swapped), "ipt" whole milliseconds since the
 // previous listed packet (the first: since time_start), never negative.
-func appendPackets(dst []byte, pk []features.Packet, start int64, out uint8) []byte {
+func appendPackets(dst []byte, f *features.Flow, start int64, out uint8) []byte {
 	dst = append(dst, `,"packets":[`...)
 	prev := start
-	for i, p := range pk {
+	for i, n := 0, f.NumPackets(); i < n; i++ {
+		p := f.PacketAt(i)
 		if i > 0 {
 			dst = append(dst, ',')
 		}
@@ -244,11 +246,14 @@ func appendByteDist(dst []byte, d *features.ByteDist) []byte {
 	var s features.Summary
 	d.Summarize(&s)
 	dst = append(dst, `,"byte_dist":[`...)
+	// 256 counts per record with payload: most are below 1000, written
+	// from a table of two-digit pairs rather than by strconv.
+	dst = slices.Grow(dst, 256*4)
 	for i, c := range s.Counts {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = strconv.AppendUint(dst, uint64(c), 10)
+		dst = appendCount(dst, c)
 	}
 	dst = append(dst, ']')
 	dst = appendFloatKey(dst, "byte_dist_mean", s.Mean)
@@ -256,6 +261,32 @@ func appendByteDist(dst []byte, d *features.ByteDist) []byte {
 	dst = appendUintKey(dst, "byte_dist_bytes", d.Bytes)
 	dst = appendFloatKey(dst, "entropy", s.Ent)
 	return appendFloatKey(dst, "total_entropy", s.Ent*float64(d.Bytes))
+}
+
+// pairs holds "00" to "99".
+const pairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
+
+// appendCount appends c in decimal, as strconv.AppendUint does.
+func appendCount(dst []byte, c uint32) []byte {
+	switch {
+	case c < 10:
+		return append(dst, byte('0'+c))
+	case c < 100:
+		return append(dst, pairs[2*c], pairs[2*c+1])
+	case c < 1000:
+		lo := c % 100
+		return append(dst, byte('0'+c/100), pairs[2*lo], pairs[2*lo+1])
+	}
+	return strconv.AppendUint(dst, uint64(c), 10)
 }
 
 func appendIP(dst []byte, f *features.Flow, out, in flow.Side) []byte {
@@ -279,13 +310,13 @@ func appendIP(dst []byte, f *features.Flow, out, in flow.Side) []byte {
 			dst = append(dst, `"in":{"ttl":`...)
 		}
 		dst = strconv.AppendUint(dst, uint64(ip.TTL), 10)
-		if len(ip.IDs) > 0 {
+		if n := f.NumIPIDs(uint8(side)); n > 0 {
 			dst = append(dst, `,"id":[`...)
-			for j, id := range ip.IDs {
+			for j := 0; j < n; j++ {
 				if j > 0 {
 					dst = append(dst, ',')
 				}
-				dst = strconv.AppendUint(dst, uint64(id), 10)
+				dst = strconv.AppendUint(dst, uint64(f.IPID(uint8(side), j)), 10)
 			}
 			dst = append(dst, ']')
 		}

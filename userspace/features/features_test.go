@@ -1,0 +1,67 @@
+package features
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/flowjoy/flowjoy/userspace/decode"
+	"github.com/flowjoy/flowjoy/userspace/flowkey"
+)
+
+// TestListsKeepEveryEntry feeds random packets of both sides and checks
+// the compact lists (first entries inline, the rest spilled) against
+// plain slices kept alongside: the packets list, the IP ids of each side
+// (both bounded by NumPkts) and each side's first TCP options, whichever
+// side comes first, over several records of the same Flow (Reset).
+func TestListsKeepEveryEntry(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	cfg := &Config{NumPkts: 12}
+	var f Flow
+	for record := 0; record < 30; record++ {
+		f.Reset()
+		var packets []Packet
+		var ids [2][]uint16
+		var opts [2][]byte
+		var seen [2]bool
+		for i, n := 0, rng.IntN(40); i < n; i++ {
+			side := uint8(rng.IntN(2))
+			p := &decode.Packet{Key: flowkey.Key{Proto: flowkey.ProtoTCP, IPVersion: 4}, TransportOK: true,
+				PayloadLen: uint32(rng.IntN(3) * 100), IPID: uint32(rng.IntN(65536))}
+			p.TCPOptions = make([]byte, rng.IntN(41))
+			for j := range p.TCPOptions {
+				p.TCPOptions[j] = byte(rng.IntN(256))
+			}
+			ts := int64(rng.IntN(1e9))
+			f.Add(cfg, side, ts, p)
+			if p.PayloadLen > 0 && len(packets) < cfg.NumPkts {
+				packets = append(packets, Packet{Len: p.PayloadLen, Side: side, TS: ts})
+			}
+			if len(ids[side]) < cfg.NumPkts {
+				ids[side] = append(ids[side], uint16(p.IPID))
+			}
+			if !seen[side] {
+				seen[side], opts[side] = true, p.TCPOptions
+			}
+		}
+		var got []Packet
+		for i := 0; i < f.NumPackets(); i++ {
+			got = append(got, f.PacketAt(i))
+		}
+		if !slices.Equal(got, packets) {
+			t.Fatalf("record %d: packets %v, want %v", record, got, packets)
+		}
+		for side := uint8(0); side < 2; side++ {
+			var gotIDs []uint16
+			for i := 0; i < f.NumIPIDs(side); i++ {
+				gotIDs = append(gotIDs, f.IPID(side, i))
+			}
+			if !slices.Equal(gotIDs, ids[side]) {
+				t.Fatalf("record %d side %d: ids %v, want %v", record, side, gotIDs, ids[side])
+			}
+			if o := f.TCPOptions(side); o != string(opts[side]) {
+				t.Fatalf("record %d side %d: options %x, want %x", record, side, o, opts[side])
+			}
+		}
+	}
+}
