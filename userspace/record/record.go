@@ -122,13 +122,16 @@ func (e *Encoder) Append(dst []byte, r *Record) ([]byte, error) {
 		if p.Value == nil {
 			continue
 		}
+		if a, ok := p.Value.(jsontext.Appender); ok {
+			dst = appendObjectKey(dst, p.Key)
+			dst = a.AppendJSON(dst)
+			continue
+		}
 		e.buf.Reset()
 		if err := e.json.Encode(p.Value); err != nil {
 			return dst, err
 		}
-		dst = append(dst, ',')
-		dst = strconv.AppendQuote(dst, p.Key)
-		dst = append(dst, ':')
+		dst = appendObjectKey(dst, p.Key)
 		dst = append(dst, bytes.TrimRight(e.buf.Bytes(), "\n")...)
 	}
 	if r.Key.VLAN != 0 {
@@ -152,6 +155,23 @@ func (e *Encoder) Append(dst []byte, r *Record) ([]byte, error) {
 	dst = append(dst, `,"expire_type":"`...)
 	dst = append(dst, byte(r.Expire), '"', '}', '\n')
 	return dst, nil
+}
+
+// appendObjectKey appends ,"key": for a protocol object. The keys are
+// plain ASCII names; strconv.AppendQuote is kept for any other, as it
+// reallocates dst without room to spare (and so makes the next appends
+// reallocate again).
+func appendObjectKey(dst []byte, key string) []byte {
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			dst = append(dst, ',')
+			dst = strconv.AppendQuote(dst, key)
+			return append(dst, ':')
+		}
+	}
+	dst = append(dst, ',', '"')
+	dst = append(dst, key...)
+	return append(dst, '"', ':')
 }
 
 // AppendTime appends ns since the epoch as seconds with exactly six
