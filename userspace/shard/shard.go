@@ -37,7 +37,7 @@ import (
 // packets or batchBytes bytes of packet data.
 const (
 	batchPackets = 512
-	batchBytes   = 512 << 10
+	batchBytes   = 256 << 10
 	// batchesPerShard is how many batches a shard owns: one filling, the
 	// rest queued or being processed.
 	batchesPerShard = 4

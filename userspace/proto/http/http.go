@@ -244,7 +244,7 @@ func (p *Parser) requestLine(dir proto.Dir, line []byte, over bool) {
 			return
 		}
 		p.reject(dir, &Message{request: true,
-			Err: fmt.Sprintf("not an HTTP request line: %q", quoteLine(line))})
+			Err: lineError("not an HTTP request line: ", line)})
 		return
 	}
 	if !p.startMessage(dir, m) {
@@ -297,7 +297,7 @@ func (p *Parser) statusLine(dir proto.Dir, line []byte, over bool) {
 	h := &p.dirs[dir&1]
 	m := parseStatusLine(string(line))
 	if m == nil {
-		p.reject(dir, &Message{Err: fmt.Sprintf("not an HTTP status line: %q", quoteLine(line))})
+		p.reject(dir, &Message{Err: lineError("not an HTTP status line: ", line)})
 		return
 	}
 	if !p.startMessage(dir, m) {
@@ -449,6 +449,11 @@ func (p *Parser) store(h *half, f Header, over bool) {
 		return
 	}
 	p.use(h, cost)
+	if h.msg.Headers == nil {
+		// Messages have a few headers: one allocation, not one per
+		// doubling from 1.
+		h.msg.Headers = make([]Header, 0, firstHeaders)
+	}
 	h.msg.Headers = append(h.msg.Headers, f)
 }
 
