@@ -33,9 +33,9 @@ const (
 	MaxNumPkts     = 1000
 )
 
-// spillCap is the capacity of the packets and IP id lists after the
-// first entry, when they are first allocated: one allocation for a short
-// flow instead of growing from 1.
+// spillCap is how many entries of the packets list and of each side's
+// IP ids after the first fit in a spill before the lists grow on their
+// own.
 const spillCap = 7
 
 // Packet is one entry of the packets list.
@@ -79,10 +79,15 @@ const (
 	hasID1                     // IP[1].firstID is listed
 )
 
-// spill holds the lists past their first entry.
+// spill holds the lists past their first entry, with room for spillCap
+// more entries of each in the same allocation: a flow that spills at all
+// usually lists a few more packets and ids on both sides, which cost one
+// allocation instead of four.
 type spill struct {
 	packets []Packet
 	ids     [2][]uint16
+	pkBuf   [spillCap]Packet
+	idBuf   [2][spillCap]uint16
 }
 
 // Rare holds the features few flows have.
@@ -118,15 +123,15 @@ func (f *Flow) AppendPacket(p Packet) {
 		return
 	}
 	m := f.spill()
-	if m.packets == nil {
-		m.packets = make([]Packet, 0, spillCap)
-	}
 	m.packets = append(m.packets, p)
 }
 
 func (f *Flow) spill() *spill {
 	if f.more == nil {
-		f.more = new(spill)
+		m := new(spill)
+		m.packets = m.pkBuf[:0]
+		m.ids[0], m.ids[1] = m.idBuf[0][:0], m.idBuf[1][:0]
+		f.more = m
 	}
 	return f.more
 }
@@ -158,9 +163,6 @@ func (f *Flow) AppendIPID(side uint8, id uint16) {
 		return
 	}
 	m := f.spill()
-	if m.ids[side] == nil {
-		m.ids[side] = make([]uint16, 0, spillCap)
-	}
 	m.ids[side] = append(m.ids[side], id)
 }
 

@@ -77,6 +77,7 @@ type Pipeline struct {
 	enc       *record.Encoder
 	line      []byte
 	rec       record.Record
+	community [flowkey.CommunityIDLen]byte // rec.Community's storage
 	out       sink.Sink
 	err       error // first sink error; the pipeline stops writing after it
 	stats     Stats
@@ -204,7 +205,7 @@ func (h *handler) End(f *flow.Flow[state], why flow.ExpireType, final bool) {
 		Features:  &st.features,
 		Protocols: r.Protocols[:0],
 	}
-	r.Community = communityID(f)
+	r.Community = appendCommunityID(p.community[:0], f)
 	if p.cfg.InterfaceName != nil {
 		r.Interface = p.cfg.InterfaceName(f.Key.IfIndex)
 	}
@@ -227,13 +228,13 @@ func (h *handler) End(f *flow.Flow[state], why flow.ExpireType, final bool) {
 	}
 }
 
-func communityID(f *flow.Flow[state]) string {
+func appendCommunityID(dst []byte, f *flow.Flow[state]) []byte {
 	k := f.Key
 	if f.Initiator == 1 {
 		k = k.Reverse()
 	}
 	icmp := &f.State.features.ICMP
-	return flowkey.CommunityID(k, icmp.Type, icmp.Code, 0)
+	return flowkey.AppendCommunityID(dst, k, icmp.Type, icmp.Code, 0)
 }
 
 // Evicted ends a flow the engine had to drop early (expire_type "o").

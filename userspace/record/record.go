@@ -27,7 +27,7 @@ type Record struct {
 	Key       flowkey.Key // canonical key
 	Out       flow.Side   // the initiator's side: "sa"
 	ID        uint64
-	Community string
+	Community []byte // Community ID ("1:…"), empty for none
 	Start     int64 // ns
 	End       int64 // ns
 	Dir       [2]flow.Counters
@@ -147,7 +147,7 @@ func (e *Encoder) Append(dst []byte, r *Record) ([]byte, error) {
 	dst = append(dst, `,"flow_id":"`...)
 	dst = appendHex64(dst, r.ID)
 	dst = append(dst, '"')
-	if r.Community != "" {
+	if len(r.Community) > 0 {
 		dst = append(dst, `,"community_id":"`...)
 		dst = append(dst, r.Community...)
 		dst = append(dst, '"')

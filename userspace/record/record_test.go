@@ -56,7 +56,7 @@ func sampleRecord(out flow.Side) *Record {
 	dir[out] = flow.Counters{Packets: 3, Bytes: 597}
 	dir[out.Other()] = flow.Counters{Packets: 2, Bytes: 1400}
 	return &Record{
-		Key: k, Out: out, ID: 0xabcdef, Community: "1:LQU9qZlK+B5F3KDmev6m5PMibrg=",
+		Key: k, Out: out, ID: 0xabcdef, Community: []byte("1:LQU9qZlK+B5F3KDmev6m5PMibrg="),
 		Start: 1_000_000_000, End: 1_003_000_000, Dir: dir, TCPFlags: [2]uint8{0x1b, 0x12},
 		Expire: flow.ExpireClosed, Features: f,
 		Protocols: []proto.Object{{Key: "tls", Value: map[string]any{"sni": []string{"x"}}}, {Key: "dns", Value: nil}},
