@@ -47,14 +47,15 @@ func (d *ByteDist) Add(b []byte, limit int64) {
 	if left := room - d.Bytes; uint64(len(b)) > left {
 		b = b[:left]
 	}
+	d.Bytes += uint64(len(b))
 	c := &d.low
 	for _, x := range b {
-		c[x]++
-		if c[x] == 0 {
+		n := c[x] + 1
+		c[x] = n
+		if n == 0 {
 			d.wrapped(x)
 		}
 	}
-	d.Bytes += uint64(len(b))
 }
 
 // wrapped notes that the low 8 bits of value's count wrapped to 0.

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/flowjoy/flowjoy/userspace/decode"
 	"github.com/flowjoy/flowjoy/userspace/flowkey"
@@ -63,5 +64,13 @@ func TestListsKeepEveryEntry(t *testing.T) {
 				t.Fatalf("record %d side %d: options %x, want %x", record, side, o, opts[side])
 			}
 		}
+	}
+}
+
+// TestSpillFitsItsSizeClass keeps spillCap honest: the spill is one
+// 256-byte allocation.
+func TestSpillFitsItsSizeClass(t *testing.T) {
+	if n := unsafe.Sizeof(spill{}); n > 256 {
+		t.Errorf("spill is %d bytes, more than its 256-byte size class", n)
 	}
 }

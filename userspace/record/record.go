@@ -28,8 +28,8 @@ type Record struct {
 	Out       flow.Side   // the initiator's side: "sa"
 	ID        uint64
 	Community []byte // Community ID ("1:…"), empty for none
-	Start     int64 // ns
-	End       int64 // ns
+	Start     int64  // ns
+	End       int64  // ns
 	Dir       [2]flow.Counters
 	TCPFlags  [2]uint8
 	Lost      uint64
