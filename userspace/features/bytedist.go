@@ -132,14 +132,14 @@ func mean(c *[256]uint32, bytes uint64) float64 {
 // denominator, as Joy), 0 for fewer than two bytes.
 func (d *ByteDist) Std() float64 {
 	c := d.Counts()
-	return std(&c, d.Bytes)
+	return std(&c, d.Bytes, mean(&c, d.Bytes))
 }
 
-func std(c *[256]uint32, bytes uint64) float64 {
+// std takes the mean m of the same counts.
+func std(c *[256]uint32, bytes uint64, m float64) float64 {
 	if bytes < 2 {
 		return 0
 	}
-	m := mean(c, bytes)
 	var ss float64
 	for v, n := range c {
 		dv := float64(v) - m
@@ -196,6 +196,6 @@ type Summary struct {
 func (d *ByteDist) Summarize(s *Summary) {
 	s.Counts = d.Counts()
 	s.Mean = mean(&s.Counts, d.Bytes)
-	s.Std = std(&s.Counts, d.Bytes)
+	s.Std = std(&s.Counts, d.Bytes, s.Mean)
 	s.Ent = entropy(&s.Counts, d.Bytes)
 }

@@ -70,10 +70,36 @@ func (s *slab[S]) release(f *Flow[S]) {
 // probe of another flow reads that flow's key in the slab (a cache miss),
 // so the load is kept low: a new key probes 2.5 slots on average at 1/2,
 // 8.5 at 3/4.
+//
+// While refs fit in 24 bits (tables of fewer than 16 M flows), a slot's
+// top 8 bits hold 8 bits of its key's hash, so that most probes of other
+// flows are rejected without reading their key.
 type index struct {
-	slots []uint32 // refs, 0: empty
-	n     int
-	shift uint8 // 64 - log2(len(slots)): the slot is the hash's top bits
+	slots  []uint32 // refs (and tags), 0: empty
+	n      int
+	shift  uint8 // 64 - log2(len(slots)): the slot is the hash's top bits
+	tagged bool  // slots carry tags: refs are below 1<<tagShift
+}
+
+const (
+	tagShift = 24
+	refMask  = 1<<tagShift - 1
+)
+
+// slotValue is what a slot holds for ref with hash h.
+func (x *index) slotValue(ref uint32, h uint64) uint32 {
+	if x.tagged {
+		return ref | uint32(h&0xff)<<tagShift
+	}
+	return ref
+}
+
+// ref returns the ref a slot value holds.
+func (x *index) ref(v uint32) uint32 {
+	if x.tagged {
+		return v & refMask
+	}
+	return v
 }
 
 const minIndexBits = 6
@@ -113,12 +139,17 @@ func find[S any](x *index, s *slab[S], k *flowkey.Key) (ref, slot uint32) {
 		return 0, 0
 	}
 	mask := uint32(len(x.slots) - 1)
-	for i := x.home(keyHash(k)); ; i = (i + 1) & mask {
-		r := x.slots[i]
-		if r == 0 {
+	h := keyHash(k)
+	want := x.slotValue(0, h)
+	for i := x.home(h); ; i = (i + 1) & mask {
+		v := x.slots[i]
+		if v == 0 {
 			return 0, i
 		}
-		if keyEqual(&s.at(r).Key, k) {
+		if x.tagged && v&^refMask != want {
+			continue // another hash's tag
+		}
+		if r := x.ref(v); keyEqual(&s.at(r).Key, k) {
 			return r, i
 		}
 	}
@@ -130,7 +161,12 @@ func insert[S any](x *index, s *slab[S], k *flowkey.Key, ref, slot uint32) {
 		grow(x, s)
 		_, slot = find(x, s, k)
 	}
-	x.slots[slot] = ref
+	if x.tagged && ref > refMask {
+		// The table holds at most MaxFlows flows, and tags are on only
+		// when MaxFlows is below refMask.
+		panic("flow: slab ref beyond the tagged index's range")
+	}
+	x.slots[slot] = x.slotValue(ref, keyHash(k))
 	x.n++
 }
 
@@ -143,15 +179,15 @@ func grow[S any](x *index, s *slab[S]) {
 	x.slots = make([]uint32, 1<<bits)
 	x.shift = 64 - bits
 	mask := uint32(len(x.slots) - 1)
-	for _, r := range old {
-		if r == 0 {
+	for _, v := range old {
+		if v == 0 {
 			continue
 		}
-		i := x.home(keyHash(&s.at(r).Key))
+		i := x.home(keyHash(&s.at(x.ref(v)).Key))
 		for x.slots[i] != 0 {
 			i = (i + 1) & mask
 		}
-		x.slots[i] = r
+		x.slots[i] = v
 	}
 }
 
@@ -161,15 +197,15 @@ func remove[S any](x *index, s *slab[S], slot uint32) {
 	mask := uint32(len(x.slots) - 1)
 	i := slot
 	for j := (i + 1) & mask; ; j = (j + 1) & mask {
-		r := x.slots[j]
-		if r == 0 {
+		v := x.slots[j]
+		if v == 0 {
 			break
 		}
-		h := x.home(keyHash(&s.at(r).Key))
+		h := x.home(keyHash(&s.at(x.ref(v)).Key))
 		// The entry at j may move to i unless its home lies cyclically
 		// in (i, j].
 		if (j-h)&mask >= (j-i)&mask {
-			x.slots[i] = r
+			x.slots[i] = v
 			i = j
 		}
 	}

@@ -12,9 +12,15 @@ import (
 // on removal) and checks after every step that the index finds exactly
 // the keys a Go map holds, at the ref the map says.
 func TestIndexAgreesWithMap(t *testing.T) {
+	for _, tagged := range []bool{false, true} {
+		testIndexAgreesWithMap(t, tagged)
+	}
+}
+
+func testIndexAgreesWithMap(t *testing.T, tagged bool) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	var s slab[int]
-	var x index
+	x := index{tagged: tagged}
 	want := map[flowkey.Key]uint32{}
 	key := func(i int) flowkey.Key {
 		return flowkey.Key{Src: [16]byte{10, 0, byte(i >> 8), byte(i)}, SrcPort: uint16(i % 7), Proto: flowkey.ProtoUDP, IPVersion: 4}

@@ -95,6 +95,9 @@ func NewTable[S any](cfg Config, h Handler[S]) *Table[S] {
 	}
 	t := &Table[S]{cfg: cfg, h: h}
 	t.starts.starts = true
+	// At most MaxFlows flows are in the slab at once, so refs stay at or
+	// below it.
+	t.index.tagged = cfg.MaxFlows <= refMask
 	return t
 }
 
