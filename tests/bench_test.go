@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"testing"
 
 	"github.com/flowjoy/flowjoy/userspace/capture/pcapfile"
@@ -89,6 +90,9 @@ func benchPipeline(b *testing.B, all bool, shards int) {
 			cfg.Dissect.Enable(p)
 		}
 	}
+	// The command's garbage collector target (shard.TuneGC).
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	shard.TuneGC()
 	var p *shard.Sharder
 	benchFile(b, func(ev *event.Packet) {
 		if p == nil {

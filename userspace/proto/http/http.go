@@ -103,6 +103,10 @@ func New(redact bool) *Parser {
 // header budget anyway.
 const lineCap = MaxHeaderBytes
 
+// firstLineCap is the capacity of a direction's line buffer when it is
+// first allocated.
+const firstLineCap = 256
+
 // Data implements proto.Stream: requests in the Out direction, responses
 // in the In direction (the other way round when the first line says the
 // capture began mid-connection with the server as initiator).
@@ -146,6 +150,11 @@ func (p *Parser) Data(dir proto.Dir, data []byte, _ int64) {
 			if room := lineCap - len(h.line); len(chunk) > room {
 				chunk = chunk[:room]
 				h.over = true
+			}
+			if h.line == nil {
+				// One allocation for the usual line lengths instead of
+				// growing from a few bytes (the buffer is reused).
+				h.line = make([]byte, 0, firstLineCap)
 			}
 			h.line = append(h.line, chunk...)
 			if i < 0 {

@@ -55,6 +55,9 @@ const (
 	maxRecordsPerDir = 50
 	// maxHandshakesPerRecord is Joy's MAX_TLS_HANDSHAKES.
 	maxHandshakesPerRecord = 5
+	// firstRecords is the capacity of the srlt list when it is first
+	// allocated.
+	firstRecords = 4
 	// maxClientKeyExchange is Joy's bound: a larger key is not reported.
 	maxClientKeyExchange = 1024
 	maxAlerts            = 16
@@ -229,6 +232,11 @@ func (p *Parser) startRecord(dir proto.Dir, d *direction, ts int64) string {
 	if d.records < maxRecordsPerDir {
 		d.records++
 		d.entry = len(p.records)
+		if p.records == nil {
+			// One allocation for the first few records of both
+			// directions instead of growing from 1.
+			p.records = make([]recordEntry, 0, firstRecords)
+		}
 		p.records = append(p.records, recordEntry{dir: uint8(dir & 1), typ: typ, length: uint16(length), ts: ts})
 	}
 	if typ == typeChangeCipherSpec {
