@@ -118,24 +118,76 @@ func (f *Flow) PacketAt(i int) Packet {
 }
 
 // AppendPacket adds an entry to the packets list.
-func (f *Flow) AppendPacket(p Packet) {
+func (f *Flow) AppendPacket(p Packet) { f.appendPacket(nil, p) }
+
+func (f *Flow) appendPacket(pool *Pool, p Packet) {
 	if f.flags&hasPk0 == 0 {
 		f.pk0Len, f.pk0Side, f.pk0TS = p.Len, p.Side, p.TS
 		f.flags |= hasPk0
 		return
 	}
-	m := f.spill()
+	m := f.spill(pool)
 	m.packets = append(m.packets, p)
 }
 
-func (f *Flow) spill() *spill {
+func (f *Flow) spill(pool *Pool) *spill {
 	if f.more == nil {
-		m := new(spill)
-		m.packets = m.pkBuf[:0]
-		m.ids[0], m.ids[1] = m.idBuf[0][:0], m.idBuf[1][:0]
-		f.more = m
+		f.more = pool.takeSpill()
 	}
 	return f.more
+}
+
+// reset empties the lists, back to the inline buffers.
+func (m *spill) reset() {
+	m.packets = m.pkBuf[:0]
+	m.ids[0], m.ids[1] = m.idBuf[0][:0], m.idBuf[1][:0]
+}
+
+// Pool keeps the byte distributions and spills of ended flows for the
+// flows that start later: every flow of --features all has both, and
+// reusing them spares two allocations per flow and the garbage collector
+// their bytes. A pipeline has one (it is not safe for concurrent use);
+// the zero value is ready. It holds at most as many as were in use at
+// once, and at most maxPooled of each.
+type Pool struct {
+	dists  []*ByteDist
+	spills []*spill
+}
+
+const maxPooled = 1 << 16
+
+// Release hands the flow's byte distribution and spill to pool and
+// clears the flow: call it when the flow's last record is written.
+func (f *Flow) Release(pool *Pool) {
+	if f.Dist != nil && len(pool.dists) < maxPooled {
+		pool.dists = append(pool.dists, f.Dist)
+	}
+	if f.more != nil && len(pool.spills) < maxPooled {
+		pool.spills = append(pool.spills, f.more)
+	}
+	*f = Flow{}
+}
+
+func (pool *Pool) dist() *ByteDist {
+	if pool == nil || len(pool.dists) == 0 {
+		return new(ByteDist)
+	}
+	d := pool.dists[len(pool.dists)-1]
+	pool.dists = pool.dists[:len(pool.dists)-1]
+	d.Reset()
+	return d
+}
+
+func (pool *Pool) takeSpill() *spill {
+	if pool == nil || len(pool.spills) == 0 {
+		m := new(spill)
+		m.reset()
+		return m
+	}
+	m := pool.spills[len(pool.spills)-1]
+	pool.spills = pool.spills[:len(pool.spills)-1]
+	m.reset()
+	return m
 }
 
 // NumIPIDs returns how many IPv4 identifications of side are listed.
@@ -158,13 +210,15 @@ func (f *Flow) IPID(side uint8, i int) uint16 {
 }
 
 // AppendIPID lists an IPv4 identification of side.
-func (f *Flow) AppendIPID(side uint8, id uint16) {
+func (f *Flow) AppendIPID(side uint8, id uint16) { f.appendIPID(nil, side, id) }
+
+func (f *Flow) appendIPID(pool *Pool, side uint8, id uint16) {
 	if f.flags&(hasID0<<side) == 0 {
 		f.IP[side].firstID = id
 		f.flags |= hasID0 << side
 		return
 	}
-	m := f.spill()
+	m := f.spill(pool)
 	m.ids[side] = append(m.ids[side], id)
 }
 
@@ -285,12 +339,18 @@ func (f *Flow) Reset() {
 
 // Add accounts one packet sent by side.
 func (f *Flow) Add(cfg *Config, side uint8, ts int64, p *decode.Packet) {
+	f.AddPooled(cfg, nil, side, ts, p)
+}
+
+// AddPooled is Add taking what the flow needs to allocate from pool
+// (nil: allocate) first.
+func (f *Flow) AddPooled(cfg *Config, pool *Pool, side uint8, ts int64, p *decode.Packet) {
 	if (p.PayloadLen > 0 || cfg.Zeros) && f.NumPackets() < cfg.NumPkts {
-		f.AppendPacket(Packet{Len: p.PayloadLen, Side: side, TS: ts})
+		f.appendPacket(pool, Packet{Len: p.PayloadLen, Side: side, TS: ts})
 	}
 	if cfg.ByteDist && len(p.Payload) > 0 {
 		if f.Dist == nil {
-			f.Dist = new(ByteDist)
+			f.Dist = pool.dist()
 		}
 		f.Dist.Add(p.Payload, cfg.DistBytes)
 	}
@@ -304,7 +364,7 @@ func (f *Flow) Add(cfg *Config, side uint8, ts int64, p *decode.Packet) {
 		ip.Seen, ip.TTL = true, p.TTL
 	}
 	if p.Key.IPVersion == 4 && f.NumIPIDs(side) < cfg.NumPkts {
-		f.AppendIPID(side, uint16(p.IPID))
+		f.appendIPID(pool, side, uint16(p.IPID))
 	}
 
 	switch p.Key.Proto {

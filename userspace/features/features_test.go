@@ -13,14 +13,24 @@ import (
 // TestListsKeepEveryEntry feeds random packets of both sides and checks
 // the compact lists (first entries inline, the rest spilled) against
 // plain slices kept alongside: the packets list, the IP ids of each side
-// (both bounded by NumPkts) and each side's first TCP options, whichever
-// side comes first, over several records of the same Flow (Reset).
+// (both bounded by NumPkts), each side's first TCP options, whichever
+// side comes first, and the byte distribution, over records of the same
+// Flow (Reset) and over flows reusing what ended ones released (Pool).
 func TestListsKeepEveryEntry(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	cfg := &Config{NumPkts: 12}
+	cfg := &Config{NumPkts: 12, ByteDist: true, DistBytes: -1}
 	var f Flow
-	for record := 0; record < 30; record++ {
-		f.Reset()
+	var pool Pool
+	for record := 0; record < 60; record++ {
+		// The next record of the same flow, or a new flow made of what
+		// the last one released.
+		if record%2 == 0 {
+			f.Reset()
+		} else {
+			f.Release(&pool)
+		}
+		var dist [256]uint32
+		var distBytes uint64
 		var packets []Packet
 		var ids [2][]uint16
 		var opts [2][]byte
@@ -33,8 +43,13 @@ func TestListsKeepEveryEntry(t *testing.T) {
 			for j := range p.TCPOptions {
 				p.TCPOptions[j] = byte(rng.IntN(256))
 			}
+			p.Payload = p.TCPOptions // any bytes
+			for _, x := range p.Payload {
+				dist[x]++
+			}
+			distBytes += uint64(len(p.Payload))
 			ts := int64(rng.IntN(1e9))
-			f.Add(cfg, side, ts, p)
+			f.AddPooled(cfg, &pool, side, ts, p)
 			if p.PayloadLen > 0 && len(packets) < cfg.NumPkts {
 				packets = append(packets, Packet{Len: p.PayloadLen, Side: side, TS: ts})
 			}
@@ -44,6 +59,9 @@ func TestListsKeepEveryEntry(t *testing.T) {
 			if !seen[side] {
 				seen[side], opts[side] = true, p.TCPOptions
 			}
+		}
+		if distBytes > 0 && (f.Dist == nil || f.Dist.Counts() != dist || f.Dist.Bytes != distBytes) {
+			t.Fatalf("record %d: byte distribution differs", record)
 		}
 		var got []Packet
 		for i := 0; i < f.NumPackets(); i++ {

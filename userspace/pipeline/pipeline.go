@@ -78,9 +78,12 @@ type Pipeline struct {
 	line      []byte
 	rec       record.Record
 	community [flowkey.CommunityIDLen]byte // rec.Community's storage
-	out       sink.Sink
-	err       error // first sink error; the pipeline stops writing after it
-	stats     Stats
+	// What ended flows allocated, for the flows that start later.
+	pool     features.Pool
+	dissects []*dissect.Flow
+	out      sink.Sink
+	err      error // first sink error; the pipeline stops writing after it
+	stats    Stats
 }
 
 // New returns a pipeline writing records to out.
@@ -151,7 +154,7 @@ func (h *handler) Begin(f *flow.Flow[state]) {}
 
 func (h *handler) Packet(f *flow.Flow[state], from flow.Side, ev *event.Packet, d *decode.Packet) {
 	st := &f.State
-	st.features.Add(&h.cfg.Features, uint8(from), ev.Timestamp, d)
+	st.features.AddPooled(&h.cfg.Features, &h.pool, uint8(from), ev.Timestamp, d)
 	if from == f.Initiator && d.Key.Proto == flowkey.ProtoTCP && d.TransportOK {
 		st.features.NoteFirstSeq(d.Seq)
 	}
@@ -161,7 +164,7 @@ func (h *handler) Packet(f *flow.Flow[state], from flow.Side, ev *event.Packet, 
 	}
 	if h.anyParser && d.TransportOK && (d.Key.Proto == flowkey.ProtoTCP || d.Key.Proto == flowkey.ProtoUDP) {
 		if st.dissect == nil {
-			st.dissect = new(dissect.Flow)
+			st.dissect = h.newDissect()
 		}
 		st.dissect.Packet(&h.cfg.Dissect, dir, ev.Timestamp, d)
 	}
@@ -223,9 +226,30 @@ func (h *handler) End(f *flow.Flow[state], why flow.ExpireType, final bool) {
 		}
 		p.err = err
 	}
-	if !final {
+	if final {
+		// The flow is gone: what it allocated goes to the next flows.
+		st.features.Release(&p.pool)
+		if st.dissect != nil && len(p.dissects) < maxPooledDissect {
+			*st.dissect = dissect.Flow{}
+			p.dissects = append(p.dissects, st.dissect)
+		}
+		st.dissect = nil
+	} else {
 		st.features.Reset()
 	}
+}
+
+// maxPooledDissect bounds the dissection states kept for reuse.
+const maxPooledDissect = 1 << 16
+
+// newDissect returns a zeroed dissection state, reused if one is kept.
+func (h *handler) newDissect() *dissect.Flow {
+	if n := len(h.dissects); n > 0 {
+		d := h.dissects[n-1]
+		h.dissects = h.dissects[:n-1]
+		return d
+	}
+	return new(dissect.Flow)
 }
 
 func appendCommunityID(dst []byte, f *flow.Flow[state]) []byte {
