@@ -147,14 +147,16 @@ func (m *spill) reset() {
 // flows that start later: every flow of --features all has both, and
 // reusing them spares two allocations per flow and the garbage collector
 // their bytes. A pipeline has one (it is not safe for concurrent use);
-// the zero value is ready. It holds at most as many as were in use at
-// once, and at most maxPooled of each.
+// the zero value is ready. It holds at most maxPooled of each: enough to
+// carry what ends over to what starts in a steady stream of flows,
+// without keeping the memory of a past peak of flows (which the garbage
+// collector would count as live).
 type Pool struct {
 	dists  []*ByteDist
 	spills []*spill
 }
 
-const maxPooled = 1 << 16
+const maxPooled = 1 << 12
 
 // Release hands the flow's byte distribution and spill to pool and
 // clears the flow: call it when the flow's last record is written.

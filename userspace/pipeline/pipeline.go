@@ -240,7 +240,7 @@ func (h *handler) End(f *flow.Flow[state], why flow.ExpireType, final bool) {
 }
 
 // maxPooledDissect bounds the dissection states kept for reuse.
-const maxPooledDissect = 1 << 16
+const maxPooledDissect = 1 << 12
 
 // newDissect returns a zeroed dissection state, reused if one is kept.
 func (h *handler) newDissect() *dissect.Flow {
