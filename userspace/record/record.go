@@ -267,14 +267,16 @@ func appendByteDist(dst []byte, d *features.ByteDist) []byte {
 	d.Summarize(&s)
 	dst = append(dst, `,"byte_dist":[`...)
 	// 256 counts per record with payload: most are below 1000, written
-	// from a table of two-digit pairs rather than by strconv.
-	dst = slices.Grow(dst, 256*4)
-	for i, c := range s.Counts {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendCount(dst, c)
+	// from a table of two-digit pairs into room made once (a count is at
+	// most 10 digits and a comma), rather than appended by strconv.
+	n := len(dst)
+	dst = slices.Grow(dst, 256*11)[:n+256*11]
+	for _, c := range s.Counts {
+		n += putCount(dst[n:], c)
+		dst[n] = ','
+		n++
 	}
+	dst = dst[:n-1]
 	dst = append(dst, ']')
 	dst = appendFloatKey(dst, "byte_dist_mean", s.Mean)
 	dst = appendFloatKey(dst, "byte_dist_std", s.Std)
@@ -295,18 +297,22 @@ const pairs = "00010203040506070809" +
 	"80818283848586878889" +
 	"90919293949596979899"
 
-// appendCount appends c in decimal, as strconv.AppendUint does.
-func appendCount(dst []byte, c uint32) []byte {
+// putCount writes c in decimal at the start of b (which has room for
+// 10 digits), as strconv.AppendUint does, and returns its length.
+func putCount(b []byte, c uint32) int {
 	switch {
 	case c < 10:
-		return append(dst, byte('0'+c))
+		b[0] = byte('0' + c)
+		return 1
 	case c < 100:
-		return append(dst, pairs[2*c], pairs[2*c+1])
+		b[0], b[1] = pairs[2*c], pairs[2*c+1]
+		return 2
 	case c < 1000:
 		lo := c % 100
-		return append(dst, byte('0'+c/100), pairs[2*lo], pairs[2*lo+1])
+		b[0], b[1], b[2] = byte('0'+c/100), pairs[2*lo], pairs[2*lo+1]
+		return 3
 	}
-	return strconv.AppendUint(dst, uint64(c), 10)
+	return copy(b, strconv.AppendUint(b[:0:10], uint64(c), 10))
 }
 
 func appendIP(dst []byte, f *features.Flow, out, in flow.Side) []byte {

@@ -178,17 +178,19 @@ func TestByteDistStatistics(t *testing.T) {
 	}
 }
 
-// TestAppendCountIsDecimal compares the byte_dist count writer with
+// TestPutCountIsDecimal compares the byte_dist count writer with
 // strconv over the values where its table and its fallback meet.
-func TestAppendCountIsDecimal(t *testing.T) {
+func TestPutCountIsDecimal(t *testing.T) {
 	for _, c := range []uint32{0, 1, 9, 10, 11, 42, 99, 100, 101, 509, 990, 999, 1000, 1001, 65535, 1 << 31, math.MaxUint32} {
-		if got, want := string(appendCount(nil, c)), strconv.FormatUint(uint64(c), 10); got != want {
-			t.Errorf("appendCount(%d) = %q, want %q", c, got, want)
+		var b [10]byte
+		if got, want := string(b[:putCount(b[:], c)]), strconv.FormatUint(uint64(c), 10); got != want {
+			t.Errorf("putCount(%d) = %q, want %q", c, got, want)
 		}
 	}
 	for c := uint32(0); c < 5000; c++ {
-		if got, want := string(appendCount([]byte("x"), c)), "x"+strconv.FormatUint(uint64(c), 10); got != want {
-			t.Fatalf("appendCount(%d) = %q, want %q", c, got, want)
+		var b [10]byte
+		if got, want := string(b[:putCount(b[:], c)]), strconv.FormatUint(uint64(c), 10); got != want {
+			t.Fatalf("putCount(%d) = %q, want %q", c, got, want)
 		}
 	}
 }
