@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"testing"
 
 	"github.com/flowjoy/flowjoy/userspace/capture/pcapfile"
@@ -64,6 +66,9 @@ func benchFile(b *testing.B, process func(*event.Packet), finish func()) {
 				process(&ev)
 			}
 		}
+		if i == 0 {
+			writeHeapProfile(b)
+		}
 		if finish != nil {
 			finish()
 		}
@@ -75,6 +80,28 @@ func benchFile(b *testing.B, process func(*event.Packet), finish func()) {
 	b.ReportMetric(float64(packets)/sec, "pkts/s")
 	b.ReportMetric(float64(st.Size())*float64(b.N)/sec/1e6, "MB/s")
 	b.ReportMetric(0, "ns/op")
+}
+
+// writeHeapProfile writes the live heap, every flow of the capture still
+// open or closing (the end of input has not flushed them), to the file
+// named by FLOWJOY_BENCH_HEAPPROFILE, if set: that is where the pipelines
+// hold the most (docs/profiles/after-all-inuse.txt).
+func writeHeapProfile(b *testing.B) {
+	path := os.Getenv("FLOWJOY_BENCH_HEAPPROFILE")
+	if path == "" {
+		return
+	}
+	b.StopTimer()
+	defer b.StartTimer()
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
 }
 
 func BenchmarkReadOnly(b *testing.B) { benchFile(b, nil, nil) }
@@ -89,6 +116,9 @@ func benchPipeline(b *testing.B, all bool, shards int) {
 			cfg.Dissect.Enable(p)
 		}
 	}
+	// The command's garbage collector target (shard.TuneGC).
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	shard.TuneGC()
 	var p *shard.Sharder
 	benchFile(b, func(ev *event.Packet) {
 		if p == nil {

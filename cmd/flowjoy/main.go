@@ -147,6 +147,7 @@ func runFiles(c *config, stderr io.Writer) error {
 	})
 	// One pipeline per core, each fed the flows of a shard of the key
 	// space (userspace/shard); GOMAXPROCS=1 gives a single pipeline.
+	shard.TuneGC()
 	p := shard.New(c.pipelineConfig(), out, runtime.GOMAXPROCS(0))
 
 	// SIGINT/SIGTERM end the input: closing the files also wakes a read

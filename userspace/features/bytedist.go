@@ -8,17 +8,28 @@ import "math"
 // (and cast to unsigned char, which wrapped): the raw counts are what
 // analysts need, so we keep and print them as they are.
 //
-// Every flow with payload has one, so its counters are as wide as they
-// need to be: no count can exceed Bytes, so while Bytes < 256 they are
-// bytes (256 B), while Bytes < 65536 16 bits, then 32 bits. The width is
-// chosen once per Add from the new total, never per byte.
+// Every flow with payload has one, so it is one 288-byte allocation: the
+// low 8 bits of each count, and the higher bits (the number of times a
+// count wrapped) only for the values that wrapped. Random payload of a
+// few kilobytes wraps no count; a payload of mostly zeros wraps one or
+// two. Counting stays one increment per byte, with a branch taken once
+// every 256 occurrences of a value.
 type ByteDist struct {
 	// Bytes is how many bytes the histogram covers.
 	Bytes uint64
-	c8    *[256]uint8
-	c16   *[256]uint16
-	c32   *[256]uint32
+	low   [256]uint8
+	// high lists (value, wraps) of the values whose count wrapped, in the
+	// order they first wrapped; once more than maxSparseHigh values
+	// wrapped it is indexed by value (len 256).
+	high []highCount
 }
+
+type highCount struct {
+	value uint8
+	n     uint32 // count = n<<8 | low[value]
+}
+
+const maxSparseHigh = 16
 
 // maxDistBytes keeps every count within uint32 whatever --dist-bytes says.
 const maxDistBytes = math.MaxUint32
@@ -36,66 +47,65 @@ func (d *ByteDist) Add(b []byte, limit int64) {
 	if left := room - d.Bytes; uint64(len(b)) > left {
 		b = b[:left]
 	}
-	total := d.Bytes + uint64(len(b))
-	switch {
-	case total <= math.MaxUint8:
-		if d.c8 == nil {
-			d.c8 = new([256]uint8)
-		}
-		c := d.c8
-		for _, x := range b {
-			c[x]++
-		}
-	case total <= math.MaxUint16:
-		if d.c16 == nil {
-			d.c16 = new([256]uint16)
-			if d.c8 != nil {
-				for i, n := range d.c8 {
-					d.c16[i] = uint16(n)
-				}
-				d.c8 = nil
-			}
-		}
-		c := d.c16
-		for _, x := range b {
-			c[x]++
-		}
-	default:
-		if d.c32 == nil {
-			d.c32 = new([256]uint32)
-			if d.c8 != nil {
-				for i, n := range d.c8 {
-					d.c32[i] = uint32(n)
-				}
-				d.c8 = nil
-			}
-			if d.c16 != nil {
-				for i, n := range d.c16 {
-					d.c32[i] = uint32(n)
-				}
-				d.c16 = nil
-			}
-		}
-		c := d.c32
-		for _, x := range b {
-			c[x]++
+	d.Bytes += uint64(len(b))
+	c := &d.low
+	for _, x := range b {
+		n := c[x] + 1
+		c[x] = n
+		if n == 0 {
+			d.wrapped(x)
 		}
 	}
-	d.Bytes = total
+}
+
+// wrapped notes that the low 8 bits of value's count wrapped to 0.
+func (d *ByteDist) wrapped(value uint8) {
+	if len(d.high) == 256 {
+		d.high[value].n++
+		return
+	}
+	for i := range d.high {
+		if d.high[i].value == value {
+			d.high[i].n++
+			return
+		}
+	}
+	if len(d.high) < maxSparseHigh {
+		d.high = append(d.high, highCount{value: value, n: 1})
+		return
+	}
+	dense := make([]highCount, 256)
+	for _, h := range d.high {
+		dense[h.value].n = h.n
+	}
+	dense[value].n++
+	d.high = dense
+}
+
+// Reset empties the histogram, keeping its memory.
+func (d *ByteDist) Reset() {
+	high := d.high
+	*d = ByteDist{}
+	if len(high) == 256 {
+		clear(high)
+		d.high = high
+	} else {
+		d.high = high[:0]
+	}
 }
 
 // Counts returns the count of every byte value.
 func (d *ByteDist) Counts() (c [256]uint32) {
-	switch {
-	case d.c32 != nil:
-		c = *d.c32
-	case d.c16 != nil:
-		for i, n := range d.c16 {
-			c[i] = uint32(n)
+	for i, n := range d.low {
+		c[i] = uint32(n)
+	}
+	if len(d.high) == 256 {
+		for i, h := range d.high {
+			c[i] |= h.n << 8
 		}
-	case d.c8 != nil:
-		for i, n := range d.c8 {
-			c[i] = uint32(n)
+	} else {
+		for _, h := range d.high {
+			c[h.value] |= h.n << 8
 		}
 	}
 	return c
@@ -122,14 +132,14 @@ func mean(c *[256]uint32, bytes uint64) float64 {
 // denominator, as Joy), 0 for fewer than two bytes.
 func (d *ByteDist) Std() float64 {
 	c := d.Counts()
-	return std(&c, d.Bytes)
+	return std(&c, d.Bytes, mean(&c, d.Bytes))
 }
 
-func std(c *[256]uint32, bytes uint64) float64 {
+// std takes the mean m of the same counts.
+func std(c *[256]uint32, bytes uint64, m float64) float64 {
 	if bytes < 2 {
 		return 0
 	}
-	m := mean(c, bytes)
 	var ss float64
 	for v, n := range c {
 		dv := float64(v) - m
@@ -186,6 +196,6 @@ type Summary struct {
 func (d *ByteDist) Summarize(s *Summary) {
 	s.Counts = d.Counts()
 	s.Mean = mean(&s.Counts, d.Bytes)
-	s.Std = std(&s.Counts, d.Bytes)
+	s.Std = std(&s.Counts, d.Bytes, s.Mean)
 	s.Ent = entropy(&s.Counts, d.Bytes)
 }

@@ -6,23 +6,40 @@ import (
 	"testing"
 )
 
-// TestByteDistWidths: whatever widths the counters go through (8, 16, 32
-// bits) and however the payload is cut into Adds, the counts are the
-// plain counts of every byte, up to the limit.
+// TestByteDistWidths: whether counts wrap their low 8 bits for no value,
+// a few values (sparse high parts) or many (dense), however the payload
+// is cut into Adds, and after a Reset, the counts are the plain counts of
+// every byte, up to the limit.
 func TestByteDistWidths(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
+	var reused ByteDist
 	for _, c := range []struct {
+		total  int
+		limit  int64
+		values int
+	}{{0, -1, 7}, {1, -1, 7}, {255, -1, 7}, {256, -1, 1}, {65535, -1, 7}, {65536, -1, 7}, {200_000, -1, 7},
+		{200_000, 70_000, 7}, {1000, 300, 7}, {1000, 0, 7}, {5000, -1, 20}, {200_000, -1, 256}, {1 << 20, -1, 256}} {
+		var fresh ByteDist
+		reused.Reset()
+		for _, d := range []*ByteDist{&fresh, &reused} {
+			checkByteDist(t, d, rng, c.total, c.limit, c.values)
+		}
+	}
+}
+
+func checkByteDist(t *testing.T, d *ByteDist, rng *rand.Rand, total int, limit int64, values int) {
+	c := struct {
 		total int
 		limit int64
-	}{{0, -1}, {1, -1}, {255, -1}, {256, -1}, {65535, -1}, {65536, -1}, {200_000, -1}, {200_000, 70_000}, {1000, 300}, {1000, 0}} {
-		var d ByteDist
+	}{total, limit}
+	{
 		var want [256]uint32
 		counted := 0
 		for left := c.total; left > 0; {
 			n := min(left, 1+rng.IntN(3000))
 			b := make([]byte, n)
 			for i := range b {
-				b[i] = byte(rng.IntN(7)) // few values: counts reach the width limits
+				b[i] = byte(rng.IntN(values)) // few values: counts wrap
 			}
 			d.Add(b, c.limit)
 			for _, x := range b {

@@ -35,7 +35,9 @@ type Counters struct {
 }
 
 // Flow is one bidirectional flow. Exported fields are read by the Handler;
-// the table owns them.
+// the table owns them. Flows live in the table's slab (see slab.go): a
+// *Flow stays valid until the final End of that flow, after which the
+// slot is zeroed and reused.
 type Flow[S any] struct {
 	// Key is the canonical key: Src is side 0.
 	Key flowkey.Key
@@ -45,15 +47,17 @@ type Flow[S any] struct {
 	// TCPFlags is the OR of the TCP flags seen per side.
 	TCPFlags [2]uint8
 
-	// The small fields are next to each other so that the struct, kept
-	// for every flow, has no padding.
-	hasPackets     bool // the current record has at least one packet
-	initiatorKnown bool // a SYN fixed the initiator
-	finSeen        [2]bool
-	rstSeen        bool
+	// bits holds the small flags below, and which recency list the flow
+	// is in: the struct is kept for every flow, so it has no padding.
+	bits uint8
 
 	// Records is how many records of this flow were already written.
 	Records uint32
+	// ref is the flow's own slab reference (index+1); the links are the
+	// refs of its neighbours in the table's lists (0: none).
+	ref     uint32
+	recency link // in the open or the closing list, by last packet time
+	starts  link // in the start-time list, by record start time
 	// ID is shared by all records of this flow (active-timeout splits).
 	ID uint64
 	// Start and End are the times (ns) of the first and last packet of
@@ -68,66 +72,39 @@ type Flow[S any] struct {
 
 	// State is the Handler's per-flow data.
 	State S
-
-	// Intrusive list links: the flow is in one of the table's
-	// recency lists (open or closing) and in the start-time list.
-	recency link[S]
-	starts  link[S]
-	inList  *list[S]
 }
+
+// Flag bits of Flow.bits.
+const (
+	bitHasPackets     = 1 << iota // the current record has at least one packet
+	bitInitiatorKnown             // a SYN fixed the initiator
+	bitFin0                       // FIN seen from side 0
+	bitFin1                       // FIN seen from side 1
+	bitRst                        // RST seen
+	bitClosingList                // the flow is in the closing list, not the open one
+)
 
 // OutSide returns the side of the initiator ("out" in Joy's terms).
 func (f *Flow[S]) OutSide() Side { return f.Initiator }
 
 // Closing reports whether the flow saw FIN both ways or an RST.
-func (f *Flow[S]) Closing() bool { return f.rstSeen || (f.finSeen[0] && f.finSeen[1]) }
+func (f *Flow[S]) Closing() bool {
+	return f.bits&bitRst != 0 || f.bits&(bitFin0|bitFin1) == bitFin0|bitFin1
+}
 
 // Empty reports whether the current record has no packet.
-func (f *Flow[S]) Empty() bool { return !f.hasPackets }
+func (f *Flow[S]) Empty() bool { return f.bits&bitHasPackets == 0 }
 
-type link[S any] struct{ prev, next *Flow[S] }
+func (f *Flow[S]) has(bit uint8) bool { return f.bits&bit != 0 }
+func (f *Flow[S]) set(bit uint8)      { f.bits |= bit }
+
+// link holds the refs (slab index+1, 0: none) of a flow's neighbours.
+type link struct{ prev, next uint32 }
 
 // list is an intrusive doubly linked list through one of the two links of
-// a Flow, chosen by the accessor. Flows are appended as they are touched,
-// so the head is always the oldest: expiry only ever looks at the head.
-type list[S any] struct {
-	head, tail *Flow[S]
-	n          int
-	links      func(*Flow[S]) *link[S]
-}
-
-func (l *list[S]) pushBack(f *Flow[S]) {
-	lk := l.links(f)
-	lk.prev, lk.next = l.tail, nil
-	if l.tail != nil {
-		l.links(l.tail).next = f
-	} else {
-		l.head = f
-	}
-	l.tail = f
-	l.n++
-}
-
-func (l *list[S]) remove(f *Flow[S]) {
-	lk := l.links(f)
-	if lk.prev != nil {
-		l.links(lk.prev).next = lk.next
-	} else {
-		l.head = lk.next
-	}
-	if lk.next != nil {
-		l.links(lk.next).prev = lk.prev
-	} else {
-		l.tail = lk.prev
-	}
-	lk.prev, lk.next = nil, nil
-	l.n--
-}
-
-func (l *list[S]) moveToBack(f *Flow[S]) {
-	if l.tail == f {
-		return
-	}
-	l.remove(f)
-	l.pushBack(f)
+// a Flow (recency or starts). Flows are appended as they are touched, so
+// the head is always the oldest: expiry only ever looks at the head.
+type list struct {
+	head, tail uint32
+	starts     bool // the list goes through Flow.starts, not Flow.recency
 }

@@ -72,11 +72,12 @@ type Stats struct {
 type Table[S any] struct {
 	cfg     Config
 	h       Handler[S]
-	flows   map[flowkey.Key]*Flow[S]
-	open    list[S] // by last packet time, flows not closing
-	closing list[S] // by last packet time, flows that saw FIN both ways or RST
-	starts  list[S] // by record start time, non-empty records
-	now     int64   // latest packet time seen (ns)
+	slab    slab[S]
+	index   index
+	open    list  // by last packet time, flows not closing
+	closing list  // by last packet time, flows that saw FIN both ways or RST
+	starts  list  // by record start time, non-empty records
+	now     int64 // latest packet time seen (ns)
 	frags   Fragments
 	stats   Stats
 }
@@ -92,17 +93,18 @@ func NewTable[S any](cfg Config, h Handler[S]) *Table[S] {
 	if cfg.IdleTimeout <= 0 {
 		cfg.CloseTimeout = 0
 	}
-	t := &Table[S]{cfg: cfg, h: h, flows: make(map[flowkey.Key]*Flow[S])}
-	t.open.links = func(f *Flow[S]) *link[S] { return &f.recency }
-	t.closing.links = t.open.links
-	t.starts.links = func(f *Flow[S]) *link[S] { return &f.starts }
+	t := &Table[S]{cfg: cfg, h: h}
+	t.starts.starts = true
+	// At most MaxFlows flows are in the slab at once, so refs stay at or
+	// below it.
+	t.index.tagged = cfg.MaxFlows <= refMask
 	return t
 }
 
 // Stats returns the running totals.
 func (t *Table[S]) Stats() Stats {
 	s := t.stats
-	s.Active = len(t.flows)
+	s.Active = t.index.n
 	return s
 }
 
@@ -125,7 +127,7 @@ func (t *Table[S]) Packet(ev *event.Packet, p *decode.Packet) {
 	syn := key.Proto == flowkey.ProtoTCP && p.TransportOK && p.TCPFlags&decode.TCPSyn != 0
 	pureSyn := syn && p.TCPFlags&decode.TCPAck == 0
 
-	f := t.flows[ck]
+	f := t.lookup(&ck)
 	if f != nil && pureSyn && f.Closing() {
 		// The tuple is being reused for a new connection.
 		t.end(f, ExpireClosed)
@@ -135,17 +137,17 @@ func (t *Table[S]) Packet(ev *event.Packet, p *decode.Packet) {
 		f = t.create(ck, ts)
 		f.Initiator = Side(from)
 		if syn {
-			f.initiatorKnown = true
+			f.set(bitInitiatorKnown)
 			if !pureSyn {
 				f.Initiator = Side(from).Other() // a SYN-ACK comes from the responder
 			}
 		}
 	} else {
-		if pureSyn && !f.initiatorKnown && f.Dir[0].Bytes+f.Dir[1].Bytes == 0 {
+		if pureSyn && !f.has(bitInitiatorKnown) && f.Dir[0].Bytes+f.Dir[1].Bytes == 0 {
 			// The first SYN decides, as long as no payload was seen (the
 			// parsers were told directions already once there was).
 			f.Initiator = Side(from)
-			f.initiatorKnown = true
+			f.set(bitInitiatorKnown)
 		}
 		t.splitIfActiveExpired(f, ts)
 	}
@@ -168,12 +170,12 @@ func (t *Table[S]) Count(c *event.Counts) {
 	}
 	t.Advance(c.Last)
 	ck, from := c.Key.Canonical()
-	f := t.flows[ck]
+	f := t.lookup(&ck)
 	if f == nil {
 		f = t.create(ck, c.First)
 		f.Initiator = Side(from)
 		if c.TCPFlags&decode.TCPSyn != 0 && c.TCPFlags&decode.TCPAck == 0 {
-			f.initiatorKnown = true
+			f.set(bitInitiatorKnown)
 		}
 	} else {
 		t.splitIfActiveExpired(f, c.First)
@@ -190,44 +192,62 @@ func (t *Table[S]) Count(c *event.Counts) {
 	t.noteClose(f, side, c.TCPFlags)
 }
 
+// lookup returns the flow of a canonical key, nil if none.
+func (t *Table[S]) lookup(ck *flowkey.Key) *Flow[S] {
+	if ref, _ := find(&t.index, &t.slab, ck); ref != 0 {
+		return t.slab.at(ref)
+	}
+	return nil
+}
+
 func (t *Table[S]) create(ck flowkey.Key, ts int64) *Flow[S] {
-	if len(t.flows) >= t.cfg.MaxFlows {
+	if t.index.n >= t.cfg.MaxFlows {
 		t.evictOne()
 	}
-	f := &Flow[S]{Key: ck, ID: flowID(&ck, ts)}
-	t.flows[ck] = f
+	_, slot := find(&t.index, &t.slab, &ck)
+	f := t.slab.alloc()
+	f.Key, f.ID = ck, flowID(&ck, ts)
+	insert(&t.index, &t.slab, &ck, f.ref, slot)
 	t.stats.Flows++
-	f.inList = &t.open
-	t.open.pushBack(f)
+	t.pushBack(&t.open, f)
 	t.h.Begin(f)
 	return f
+}
+
+// recencyList returns the list the flow's recency link is in.
+func (t *Table[S]) recencyList(f *Flow[S]) *list {
+	if f.has(bitClosingList) {
+		return &t.closing
+	}
+	return &t.open
 }
 
 // touch records a packet time on the flow and keeps the lists ordered.
 func (t *Table[S]) touch(f *Flow[S], ts int64) {
 	if f.Empty() {
-		f.Start, f.End, f.hasPackets = ts, ts, true
-		t.starts.pushBack(f)
+		f.Start, f.End = ts, ts
+		f.set(bitHasPackets)
+		t.pushBack(&t.starts, f)
 	} else if ts > f.End {
 		// A capture's timestamps can go backwards; time_start stays the
 		// first packet's time and time_end the latest seen.
 		f.End = ts
 	}
-	f.inList.moveToBack(f)
+	t.moveToBack(t.recencyList(f), f)
 }
 
 func (t *Table[S]) noteClose(f *Flow[S], side Side, flags uint8) {
 	was := f.Closing()
 	if flags&decode.TCPFin != 0 {
-		f.finSeen[side] = true
+		f.set(bitFin0 << side)
 	}
 	if flags&decode.TCPRst != 0 {
-		f.rstSeen = true
+		f.set(bitRst)
 	}
 	if !was && f.Closing() {
-		f.inList.remove(f)
-		f.inList = &t.closing
-		t.closing.pushBack(f)
+		t.unlink(&t.open, f)
+		f.set(bitClosingList)
+		t.pushBack(&t.closing, f)
 	}
 }
 
@@ -242,8 +262,9 @@ func (t *Table[S]) split(f *Flow[S]) {
 	t.stats.Records++
 	t.h.End(f, ExpireActive, false)
 	f.Records++
-	t.starts.remove(f)
-	f.Start, f.End, f.hasPackets = 0, 0, false
+	t.unlink(&t.starts, f)
+	f.Start, f.End = 0, 0
+	f.bits &^= bitHasPackets
 	f.Dir = [2]Counters{}
 	f.TCPFlags = [2]uint8{}
 	f.Lost = 0
@@ -251,27 +272,29 @@ func (t *Table[S]) split(f *Flow[S]) {
 
 // end writes the flow's last record and removes it.
 func (t *Table[S]) end(f *Flow[S], why ExpireType) {
-	delete(t.flows, f.Key)
-	f.inList.remove(f)
+	_, slot := find(&t.index, &t.slab, &f.Key)
+	remove(&t.index, &t.slab, slot)
+	t.unlink(t.recencyList(f), f)
 	if !f.Empty() {
-		t.starts.remove(f)
+		t.unlink(&t.starts, f)
 	}
-	if f.Empty() && f.Records > 0 {
-		// Everything was already written by an active-timeout split.
-		return
+	if !f.Empty() || f.Records == 0 {
+		// (Else everything was already written by an active-timeout
+		// split.)
+		t.stats.Records++
+		t.h.End(f, why, true)
 	}
-	t.stats.Records++
-	t.h.End(f, why, true)
+	t.slab.release(f)
 }
 
 func (t *Table[S]) evictOne() {
 	victim := t.closing.head
-	if victim == nil {
+	if victim == 0 {
 		victim = t.open.head
 	}
-	if victim != nil {
+	if victim != 0 {
 		t.stats.Evicted++
-		t.end(victim, ExpireEvicted)
+		t.end(t.slab.at(victim), ExpireEvicted)
 	}
 }
 
@@ -284,17 +307,29 @@ func (t *Table[S]) Advance(now int64) {
 	}
 	t.now = now
 	if d := int64(t.cfg.CloseTimeout); d > 0 {
-		for f := t.closing.head; f != nil && now-f.End >= d; f = t.closing.head {
+		for ref := t.closing.head; ref != 0; ref = t.closing.head {
+			f := t.slab.at(ref)
+			if now-f.End < d {
+				break
+			}
 			t.end(f, ExpireClosed)
 		}
 	}
 	if d := int64(t.cfg.IdleTimeout); d > 0 {
-		for f := t.open.head; f != nil && now-f.End >= d; f = t.open.head {
+		for ref := t.open.head; ref != 0; ref = t.open.head {
+			f := t.slab.at(ref)
+			if now-f.End < d {
+				break
+			}
 			t.end(f, ExpireIdle)
 		}
 	}
 	if d := int64(t.cfg.ActiveTimeout); d > 0 {
-		for f := t.starts.head; f != nil && now-f.Start >= d; f = t.starts.head {
+		for ref := t.starts.head; ref != 0; ref = t.starts.head {
+			f := t.slab.at(ref)
+			if now-f.Start < d {
+				break
+			}
 			t.split(f)
 		}
 	}
@@ -303,11 +338,52 @@ func (t *Table[S]) Advance(now int64) {
 // Flush ends every flow with the given reason (ExpireEnd at end of input
 // or shutdown), oldest first.
 func (t *Table[S]) Flush(why ExpireType) {
-	for _, l := range []*list[S]{&t.closing, &t.open} {
-		for f := l.head; f != nil; f = l.head {
-			t.end(f, why)
+	for _, l := range []*list{&t.closing, &t.open} {
+		for ref := l.head; ref != 0; ref = l.head {
+			t.end(t.slab.at(ref), why)
 		}
 	}
+}
+
+func (t *Table[S]) linkOf(l *list, f *Flow[S]) *link {
+	if l.starts {
+		return &f.starts
+	}
+	return &f.recency
+}
+
+func (t *Table[S]) pushBack(l *list, f *Flow[S]) {
+	lk := t.linkOf(l, f)
+	lk.prev, lk.next = l.tail, 0
+	if l.tail != 0 {
+		t.linkOf(l, t.slab.at(l.tail)).next = f.ref
+	} else {
+		l.head = f.ref
+	}
+	l.tail = f.ref
+}
+
+func (t *Table[S]) unlink(l *list, f *Flow[S]) {
+	lk := t.linkOf(l, f)
+	if lk.prev != 0 {
+		t.linkOf(l, t.slab.at(lk.prev)).next = lk.next
+	} else {
+		l.head = lk.next
+	}
+	if lk.next != 0 {
+		t.linkOf(l, t.slab.at(lk.next)).prev = lk.prev
+	} else {
+		l.tail = lk.prev
+	}
+	lk.prev, lk.next = 0, 0
+}
+
+func (t *Table[S]) moveToBack(l *list, f *Flow[S]) {
+	if l.tail == f.ref {
+		return
+	}
+	t.unlink(l, f)
+	t.pushBack(l, f)
 }
 
 // flowID derives a record-stable flow id from the canonical key and the
@@ -336,7 +412,7 @@ func flowID(k *flowkey.Key, ts int64) uint64 {
 // it, so its counts from here on would start a new flow.
 func (t *Table[S]) Evict(key flowkey.Key) {
 	ck, _ := key.Canonical()
-	if f := t.flows[ck]; f != nil {
+	if f := t.lookup(&ck); f != nil {
 		t.stats.Evicted++
 		t.end(f, ExpireEvicted)
 	}

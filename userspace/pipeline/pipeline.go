@@ -69,35 +69,55 @@ type Stats struct {
 	AttributedFlows uint64
 }
 
-// state is what the pipeline keeps per flow.
+// state is what the pipeline keeps per flow. The dissection state is
+// allocated only for a TCP or UDP flow when a parser is enabled, so a
+// basic flow does not carry it.
 type state struct {
 	features    features.Flow
-	payloadDone bool // PayloadDone was called; next to dissect's small fields
-	local       bool // a side is a local socket (Attribution only)
-	looked      [2]bool
-	owner       [2]uint32 // each side's owning process, 0 if unknown
-	dissect     dissect.Flow
+	dissect     *dissect.Flow
+	payloadDone bool // PayloadDone was called
+	// Attribution only: a side is a local socket; each side's owner
+	// was looked for; each side's owning process, 0 if unknown.
+	local  bool
+	looked [2]bool
+	owner  [2]uint32
+}
+
+// noDissect stands for the dissection state of a flow that has none: it
+// saw no packet a parser could take. Read only.
+var noDissect dissect.Flow
+
+func (st *state) dissection() *dissect.Flow {
+	if st.dissect == nil {
+		return &noDissect
+	}
+	return st.dissect
 }
 
 // Pipeline is not safe for concurrent use; an engine calls it from one
 // goroutine.
 type Pipeline struct {
-	cfg     Config
-	decoder decode.Decoder
-	pkt     decode.Packet
-	table   *flow.Table[state]
-	enc     *record.Encoder
-	line    []byte
-	rec     record.Record
-	exe     [2]record.Exe // the record's exe and peer_exe, reused
-	out     sink.Sink
-	err     error // first sink error; the pipeline stops writing after it
-	stats   Stats
+	cfg       Config
+	anyParser bool // cfg.Dissect.Any()
+	decoder   decode.Decoder
+	pkt       decode.Packet
+	table     *flow.Table[state]
+	enc       *record.Encoder
+	line      []byte
+	rec       record.Record
+	community [flowkey.CommunityIDLen]byte // rec.Community's storage
+	// What ended flows allocated, for the flows that start later.
+	pool     features.Pool
+	dissects []*dissect.Flow
+	exe      [2]record.Exe // the record's exe and peer_exe, reused
+	out      sink.Sink
+	err      error // first sink error; the pipeline stops writing after it
+	stats    Stats
 }
 
 // New returns a pipeline writing records to out.
 func New(cfg Config, out sink.Sink) *Pipeline {
-	p := &Pipeline{cfg: cfg, out: out, enc: record.NewEncoder()}
+	p := &Pipeline{cfg: cfg, anyParser: cfg.Dissect.Any(), out: out, enc: record.NewEncoder()}
 	p.decoder.NoDecap = cfg.NoDecap
 	p.table = flow.NewTable[state](cfg.Flow, (*handler)(p))
 	return p
@@ -163,7 +183,7 @@ func (h *handler) Begin(f *flow.Flow[state]) {}
 
 func (h *handler) Packet(f *flow.Flow[state], from flow.Side, ev *event.Packet, d *decode.Packet) {
 	st := &f.State
-	st.features.Add(&h.cfg.Features, uint8(from), ev.Timestamp, d)
+	st.features.AddPooled(&h.cfg.Features, &h.pool, uint8(from), ev.Timestamp, d)
 	if from == f.Initiator && d.Key.Proto == flowkey.ProtoTCP && d.TransportOK {
 		st.features.NoteFirstSeq(d.Seq)
 	}
@@ -171,7 +191,12 @@ func (h *handler) Packet(f *flow.Flow[state], from flow.Side, ev *event.Packet, 
 	if from != f.Initiator {
 		dir = dissect.In
 	}
-	st.dissect.Packet(&h.cfg.Dissect, dir, ev.Timestamp, d)
+	if h.anyParser && d.TransportOK && (d.Key.Proto == flowkey.ProtoTCP || d.Key.Proto == flowkey.ProtoUDP) {
+		if st.dissect == nil {
+			st.dissect = h.newDissect()
+		}
+		st.dissect.Packet(&h.cfg.Dissect, dir, ev.Timestamp, d)
+	}
 	if a := h.cfg.Attribution; a != nil && st.owner[from] == 0 {
 		h.noteOwner(a, st, from, ev, d)
 	}
@@ -200,7 +225,7 @@ func (h *handler) noteOwner(a Attribution, st *state, from flow.Side, ev *event.
 func (h *handler) needsNoPayload(st *state) bool {
 	fc := &h.cfg.Features
 	fe := &st.features
-	if len(fe.Packets) < fc.NumPkts {
+	if fe.NumPackets() < fc.NumPkts {
 		return false
 	}
 	if fc.ByteDist && (fc.DistBytes < 0 || fe.Dist == nil || fe.Dist.Bytes < uint64(fc.DistBytes)) {
@@ -209,7 +234,7 @@ func (h *handler) needsNoPayload(st *state) bool {
 	if fc.IDPBytes > 0 && (fe.IDP(0) == nil || fe.IDP(1) == nil) {
 		return false
 	}
-	return st.dissect.Done(&h.cfg.Dissect)
+	return st.dissection().Done(&h.cfg.Dissect)
 }
 
 func (h *handler) End(f *flow.Flow[state], why flow.ExpireType, final bool) {
@@ -229,17 +254,19 @@ func (h *handler) End(f *flow.Flow[state], why flow.ExpireType, final bool) {
 		Features:  &st.features,
 		Protocols: r.Protocols[:0],
 	}
-	r.Community = communityID(f)
+	r.Community = appendCommunityID(p.community[:0], f)
 	if p.cfg.InterfaceName != nil {
 		r.Interface = p.cfg.InterfaceName(f.Key.IfIndex)
 	}
 	if a := p.cfg.Attribution; a != nil {
 		p.describe(a, f, final)
 	}
-	if final {
-		st.dissect.Close()
+	if st.dissect != nil {
+		if final {
+			st.dissect.Close()
+		}
+		r.Protocols = st.dissect.Report(r.Protocols, final)
 	}
-	r.Protocols = st.dissect.Report(r.Protocols, final)
 	if p.err == nil {
 		var err error
 		p.line, err = p.enc.Append(p.line[:0], r)
@@ -248,7 +275,15 @@ func (h *handler) End(f *flow.Flow[state], why flow.ExpireType, final bool) {
 		}
 		p.err = err
 	}
-	if !final {
+	if final {
+		// The flow is gone: what it allocated goes to the next flows.
+		st.features.Release(&p.pool)
+		if st.dissect != nil && len(p.dissects) < maxPooledDissect {
+			*st.dissect = dissect.Flow{}
+			p.dissects = append(p.dissects, st.dissect)
+		}
+		st.dissect = nil
+	} else {
 		st.features.Reset()
 	}
 }
@@ -281,13 +316,26 @@ func (p *Pipeline) describe(a Attribution, f *flow.Flow[state], final bool) {
 	}
 }
 
-func communityID(f *flow.Flow[state]) string {
+// maxPooledDissect bounds the dissection states kept for reuse.
+const maxPooledDissect = 1 << 12
+
+// newDissect returns a zeroed dissection state, reused if one is kept.
+func (h *handler) newDissect() *dissect.Flow {
+	if n := len(h.dissects); n > 0 {
+		d := h.dissects[n-1]
+		h.dissects = h.dissects[:n-1]
+		return d
+	}
+	return new(dissect.Flow)
+}
+
+func appendCommunityID(dst []byte, f *flow.Flow[state]) []byte {
 	k := f.Key
 	if f.Initiator == 1 {
 		k = k.Reverse()
 	}
 	icmp := &f.State.features.ICMP
-	return flowkey.CommunityID(k, icmp.Type, icmp.Code, 0)
+	return flowkey.AppendCommunityID(dst, k, icmp.Type, icmp.Code, 0)
 }
 
 // Evicted ends a flow the engine had to drop early (expire_type "o").

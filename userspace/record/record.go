@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/flowjoy/flowjoy/userspace/features"
@@ -26,9 +27,9 @@ type Record struct {
 	Key       flowkey.Key // canonical key
 	Out       flow.Side   // the initiator's side: "sa"
 	ID        uint64
-	Community string
-	Start     int64 // ns
-	End       int64 // ns
+	Community []byte // Community ID ("1:…"), empty for none
+	Start     int64  // ns
+	End       int64  // ns
 	Dir       [2]flow.Counters
 	TCPFlags  [2]uint8
 	Lost      uint64
@@ -87,7 +88,7 @@ func (e *Encoder) Append(dst []byte, r *Record) ([]byte, error) {
 
 	f := r.Features
 	if f != nil {
-		dst = appendPackets(dst, f.Packets, r.Start, uint8(out))
+		dst = appendPackets(dst, f, r.Start, uint8(out))
 		dst = appendByteDist(dst, f.Dist)
 		dst = appendIP(dst, f, out, in)
 		if r.Key.Proto == flowkey.ProtoTCP {
@@ -124,13 +125,16 @@ func (e *Encoder) Append(dst []byte, r *Record) ([]byte, error) {
 		if p.Value == nil {
 			continue
 		}
+		if a, ok := p.Value.(jsontext.Appender); ok {
+			dst = appendObjectKey(dst, p.Key)
+			dst = a.AppendJSON(dst)
+			continue
+		}
 		e.buf.Reset()
 		if err := e.json.Encode(p.Value); err != nil {
 			return dst, err
 		}
-		dst = append(dst, ',')
-		dst = strconv.AppendQuote(dst, p.Key)
-		dst = append(dst, ':')
+		dst = appendObjectKey(dst, p.Key)
 		dst = append(dst, bytes.TrimRight(e.buf.Bytes(), "\n")...)
 	}
 	if r.Key.VLAN != 0 {
@@ -152,7 +156,7 @@ func (e *Encoder) Append(dst []byte, r *Record) ([]byte, error) {
 	dst = append(dst, `,"flow_id":"`...)
 	dst = appendHex64(dst, r.ID)
 	dst = append(dst, '"')
-	if r.Community != "" {
+	if len(r.Community) > 0 {
 		dst = append(dst, `,"community_id":"`...)
 		dst = append(dst, r.Community...)
 		dst = append(dst, '"')
@@ -160,6 +164,23 @@ func (e *Encoder) Append(dst []byte, r *Record) ([]byte, error) {
 	dst = append(dst, `,"expire_type":"`...)
 	dst = append(dst, byte(r.Expire), '"', '}', '\n')
 	return dst, nil
+}
+
+// appendObjectKey appends ,"key": for a protocol object. The keys are
+// plain ASCII names; strconv.AppendQuote is kept for any other, as it
+// reallocates dst without room to spare (and so makes the next appends
+// reallocate again).
+func appendObjectKey(dst []byte, key string) []byte {
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			dst = append(dst, ',')
+			dst = strconv.AppendQuote(dst, key)
+			return append(dst, ':')
+		}
+	}
+	dst = append(dst, ',', '"')
+	dst = append(dst, key...)
+	return append(dst, '"', ':')
 }
 
 // AppendTime appends ns since the epoch as seconds with exactly six
@@ -219,10 +240,11 @@ func appendHex64(dst []byte, v uint64) []byte {
 // appendPackets writes Joy's "packets" list: "dir" is ">" for packets from
 // sa (Joy had the arrows swapped), "ipt" whole milliseconds since the
 // previous listed packet (the first: since time_start), never negative.
-func appendPackets(dst []byte, pk []features.Packet, start int64, out uint8) []byte {
+func appendPackets(dst []byte, f *features.Flow, start int64, out uint8) []byte {
 	dst = append(dst, `,"packets":[`...)
 	prev := start
-	for i, p := range pk {
+	for i, n := 0, f.NumPackets(); i < n; i++ {
+		p := f.PacketAt(i)
 		if i > 0 {
 			dst = append(dst, ',')
 		}
@@ -253,18 +275,53 @@ func appendByteDist(dst []byte, d *features.ByteDist) []byte {
 	var s features.Summary
 	d.Summarize(&s)
 	dst = append(dst, `,"byte_dist":[`...)
-	for i, c := range s.Counts {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = strconv.AppendUint(dst, uint64(c), 10)
+	// 256 counts per record with payload: most are below 1000, written
+	// from a table of two-digit pairs into room made once (a count is at
+	// most 10 digits and a comma), rather than appended by strconv.
+	n := len(dst)
+	dst = slices.Grow(dst, 256*11)[:n+256*11]
+	for _, c := range s.Counts {
+		n += putCount(dst[n:], c)
+		dst[n] = ','
+		n++
 	}
+	dst = dst[:n-1]
 	dst = append(dst, ']')
 	dst = appendFloatKey(dst, "byte_dist_mean", s.Mean)
 	dst = appendFloatKey(dst, "byte_dist_std", s.Std)
 	dst = appendUintKey(dst, "byte_dist_bytes", d.Bytes)
 	dst = appendFloatKey(dst, "entropy", s.Ent)
 	return appendFloatKey(dst, "total_entropy", s.Ent*float64(d.Bytes))
+}
+
+// pairs holds "00" to "99".
+const pairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
+
+// putCount writes c in decimal at the start of b (which has room for
+// 10 digits), as strconv.AppendUint does, and returns its length.
+func putCount(b []byte, c uint32) int {
+	switch {
+	case c < 10:
+		b[0] = byte('0' + c)
+		return 1
+	case c < 100:
+		b[0], b[1] = pairs[2*c], pairs[2*c+1]
+		return 2
+	case c < 1000:
+		lo := c % 100
+		b[0], b[1], b[2] = byte('0'+c/100), pairs[2*lo], pairs[2*lo+1]
+		return 3
+	}
+	return copy(b, strconv.AppendUint(b[:0:10], uint64(c), 10))
 }
 
 func appendIP(dst []byte, f *features.Flow, out, in flow.Side) []byte {
@@ -288,13 +345,13 @@ func appendIP(dst []byte, f *features.Flow, out, in flow.Side) []byte {
 			dst = append(dst, `"in":{"ttl":`...)
 		}
 		dst = strconv.AppendUint(dst, uint64(ip.TTL), 10)
-		if len(ip.IDs) > 0 {
+		if n := f.NumIPIDs(uint8(side)); n > 0 {
 			dst = append(dst, `,"id":[`...)
-			for j, id := range ip.IDs {
+			for j := 0; j < n; j++ {
 				if j > 0 {
 					dst = append(dst, ',')
 				}
-				dst = strconv.AppendUint(dst, uint64(id), 10)
+				dst = strconv.AppendUint(dst, uint64(f.IPID(uint8(side), j)), 10)
 			}
 			dst = append(dst, ']')
 		}

@@ -3,6 +3,7 @@ package record
 import (
 	"encoding/json"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -35,23 +36,27 @@ func sampleRecord(out flow.Side) *Record {
 	k := flowkey.Key{Src: [16]byte{10, 0, 0, 1}, Dst: [16]byte{10, 0, 0, 2}, SrcPort: 40000, DstPort: 443, Proto: 6, IPVersion: 4}
 	f := &features.Flow{}
 	cfg := &features.Config{NumPkts: 50, ByteDist: true, DistBytes: -1}
-	f.Packets = []features.Packet{
+	for _, p := range []features.Packet{
 		{Len: 517, Side: uint8(out), TS: 1_000_000_000},
 		{Len: 1400, Side: uint8(out.Other()), TS: 1_002_900_000}, // 2.9 ms later
 		{Len: 80, Side: uint8(out), TS: 1_001_000_000},           // out of order in time: ipt 0, not negative
+	} {
+		f.AppendPacket(p)
 	}
 	f.Dist = &features.ByteDist{}
 	f.Dist.Add([]byte("hello, world"), cfg.DistBytes)
-	f.IP[out] = features.IPInfo{Seen: true, TTL: 64, IDs: []uint16{1, 2}}
+	f.IP[out] = features.IPInfo{Seen: true, TTL: 64}
+	f.AppendIPID(uint8(out), 1)
+	f.AppendIPID(uint8(out), 2)
 	f.IP[out.Other()] = features.IPInfo{Seen: true, TTL: 57}
 	f.TCP = features.TCPInfo{FirstSeq: 99, FirstSeqSet: true}
-	f.TCP.Dir[out] = features.TCPDir{Seen: true, FirstFlags: 0x02, FirstWindow: 64240,
-		Options: []byte{2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7}}
+	f.TCP.Dir[out] = features.TCPDir{Seen: true, FirstFlags: 0x02, FirstWindow: 64240}
+	f.SetTCPOptions(uint8(out), []byte{2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7})
 	var dir [2]flow.Counters
 	dir[out] = flow.Counters{Packets: 3, Bytes: 597}
 	dir[out.Other()] = flow.Counters{Packets: 2, Bytes: 1400}
 	return &Record{
-		Key: k, Out: out, ID: 0xabcdef, Community: "1:LQU9qZlK+B5F3KDmev6m5PMibrg=",
+		Key: k, Out: out, ID: 0xabcdef, Community: []byte("1:LQU9qZlK+B5F3KDmev6m5PMibrg="),
 		Start: 1_000_000_000, End: 1_003_000_000, Dir: dir, TCPFlags: [2]uint8{0x1b, 0x12},
 		Expire: flow.ExpireClosed, Features: f,
 		Protocols: []proto.Object{{Key: "tls", Value: map[string]any{"sni": []string{"x"}}}, {Key: "dns", Value: nil}},
@@ -127,7 +132,8 @@ func TestRecordWithoutPorts(t *testing.T) {
 func TestMalformedTCPOptionsStayValid(t *testing.T) {
 	for _, opts := range [][]byte{{2, 4, 5}, {8, 1}, {30, 0, 1}, {1, 1, 0, 9, 9}, {5, 10, 1, 2, 3, 4, 5, 6, 7, 8}} {
 		f := &features.Flow{}
-		f.TCP.Dir[0] = features.TCPDir{Seen: true, Options: opts}
+		f.TCP.Dir[0] = features.TCPDir{Seen: true}
+		f.SetTCPOptions(0, opts)
 		r := &Record{Key: flowkey.Key{Proto: 6, IPVersion: 4}, Expire: 'e', Features: f}
 		line, err := NewEncoder().Append(nil, r)
 		if err != nil {
@@ -169,5 +175,22 @@ func TestByteDistStatistics(t *testing.T) {
 	capped.Add(data, 5)
 	if capped.Bytes != 5 {
 		t.Errorf("cap 5 covered %d bytes", capped.Bytes)
+	}
+}
+
+// TestPutCountIsDecimal compares the byte_dist count writer with
+// strconv over the values where its table and its fallback meet.
+func TestPutCountIsDecimal(t *testing.T) {
+	for _, c := range []uint32{0, 1, 9, 10, 11, 42, 99, 100, 101, 509, 990, 999, 1000, 1001, 65535, 1 << 31, math.MaxUint32} {
+		var b [10]byte
+		if got, want := string(b[:putCount(b[:], c)]), strconv.FormatUint(uint64(c), 10); got != want {
+			t.Errorf("putCount(%d) = %q, want %q", c, got, want)
+		}
+	}
+	for c := uint32(0); c < 5000; c++ {
+		var b [10]byte
+		if got, want := string(b[:putCount(b[:], c)]), strconv.FormatUint(uint64(c), 10); got != want {
+			t.Fatalf("putCount(%d) = %q, want %q", c, got, want)
+		}
 	}
 }

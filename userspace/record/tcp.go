@@ -42,9 +42,13 @@ func appendTCP(dst []byte, f *features.Flow, all [2]uint8, out, in flow.Side) []
 		dst = AppendTCPFlags(dst, all[side])
 		dst = append(dst, '"')
 		dst = appendUintKey(dst, "first_window_size", uint64(d.FirstWindow))
-		dst = appendUintKey(dst, "opt_len", uint64(len(d.Options)))
-		if len(d.Options) > 0 {
-			dst = appendTCPOptions(dst, d.Options)
+		opts := f.TCPOptions(uint8(side))
+		dst = appendUintKey(dst, "opt_len", uint64(len(opts)))
+		if len(opts) > 0 {
+			// TCP options are at most 40 bytes (255 as kept): a copy on
+			// the stack, not an allocation.
+			var buf [255]byte
+			dst = appendTCPOptions(dst, buf[:copy(buf[:], opts)])
 		}
 		dst = append(dst, '}')
 	}

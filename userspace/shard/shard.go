@@ -36,8 +36,8 @@ import (
 // Batch bounds: a batch is handed to its shard when it holds batchPackets
 // packets or batchBytes bytes of packet data.
 const (
-	batchPackets = 512
-	batchBytes   = 512 << 10
+	batchPackets = 256
+	batchBytes   = 128 << 10
 	// batchesPerShard is how many batches a shard owns: one filling, the
 	// rest queued or being processed.
 	batchesPerShard = 4

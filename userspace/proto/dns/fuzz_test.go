@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/net/dns/dnsmessage"
 
+	"github.com/flowjoy/flowjoy/userspace/jsontext"
 	"github.com/flowjoy/flowjoy/userspace/proto"
 )
 
@@ -32,6 +33,9 @@ func FuzzDNSMessage(f *testing.F) {
 		out, err := json.Marshal(Messages{List: []Message{m}})
 		if err != nil || !json.Valid(out) {
 			t.Fatalf("invalid JSON (%v): %s", err, out)
+		}
+		if err := jsontext.AppenderMatches(Messages{List: []Message{m}}); err != nil {
+			t.Fatal(err)
 		}
 		if again := parseMessage(data, proto.In, false, new(int)); !reflect.DeepEqual(again, m) {
 			t.Fatalf("second parse differs")
@@ -75,6 +79,9 @@ func FuzzDNSTCP(f *testing.F) {
 			out, err := json.Marshal(v)
 			if err != nil || !json.Valid(out) {
 				t.Fatalf("invalid JSON (%v): %s", err, out)
+			}
+			if err := jsontext.AppenderMatches(v); err != nil {
+				t.Fatal(err)
 			}
 		}
 	})

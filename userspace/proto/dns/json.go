@@ -48,7 +48,12 @@ import (
 // Names are in presentation format without the trailing dot ("." is the
 // root), written as jsontext.WireString.
 func (ms Messages) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 256*len(ms.List)+16)
+	return ms.AppendJSON(make([]byte, 0, 256*len(ms.List)+16)), nil
+}
+
+// AppendJSON implements jsontext.Appender: it appends what MarshalJSON
+// returns.
+func (ms Messages) AppendJSON(b []byte) []byte {
 	b = append(b, '[')
 	for i := range ms.List {
 		if i > 0 {
@@ -64,7 +69,7 @@ func (ms Messages) MarshalJSON() ([]byte, error) {
 		b = strconv.AppendInt(b, int64(ms.Omitted), 10)
 		b = append(b, '}')
 	}
-	return append(b, ']'), nil
+	return append(b, ']')
 }
 
 // MarshalJSON writes one message object as described on Messages.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flowjoy/flowjoy/userspace/jsontext"
 	"github.com/flowjoy/flowjoy/userspace/proto"
 )
 
@@ -57,6 +58,9 @@ func FuzzHTTP(f *testing.F) {
 			raw, err := json.Marshal(v)
 			if err != nil || !json.Valid(raw) {
 				t.Fatalf("invalid JSON (%v): %s", err, raw)
+			}
+			if err := jsontext.AppenderMatches(v); err != nil {
+				t.Fatal(err)
 			}
 		}
 		whole.Gap(proto.Out)

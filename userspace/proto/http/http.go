@@ -103,6 +103,10 @@ func New(redact bool) *Parser {
 // header budget anyway.
 const lineCap = MaxHeaderBytes
 
+// firstLineCap is the capacity of a direction's line buffer when it is
+// first allocated.
+const firstLineCap = 256
+
 // Data implements proto.Stream: requests in the Out direction, responses
 // in the In direction (the other way round when the first line says the
 // capture began mid-connection with the server as initiator).
@@ -146,6 +150,11 @@ func (p *Parser) Data(dir proto.Dir, data []byte, _ int64) {
 			if room := lineCap - len(h.line); len(chunk) > room {
 				chunk = chunk[:room]
 				h.over = true
+			}
+			if h.line == nil {
+				// One allocation for the usual line lengths instead of
+				// growing from a few bytes (the buffer is reused).
+				h.line = make([]byte, 0, firstLineCap)
 			}
 			h.line = append(h.line, chunk...)
 			if i < 0 {
@@ -244,7 +253,7 @@ func (p *Parser) requestLine(dir proto.Dir, line []byte, over bool) {
 			return
 		}
 		p.reject(dir, &Message{request: true,
-			Err: fmt.Sprintf("not an HTTP request line: %q", quoteLine(line))})
+			Err: lineError("not an HTTP request line: ", line)})
 		return
 	}
 	if !p.startMessage(dir, m) {
@@ -297,7 +306,7 @@ func (p *Parser) statusLine(dir proto.Dir, line []byte, over bool) {
 	h := &p.dirs[dir&1]
 	m := parseStatusLine(string(line))
 	if m == nil {
-		p.reject(dir, &Message{Err: fmt.Sprintf("not an HTTP status line: %q", quoteLine(line))})
+		p.reject(dir, &Message{Err: lineError("not an HTTP status line: ", line)})
 		return
 	}
 	if !p.startMessage(dir, m) {
@@ -449,6 +458,11 @@ func (p *Parser) store(h *half, f Header, over bool) {
 		return
 	}
 	p.use(h, cost)
+	if h.msg.Headers == nil {
+		// Messages have a few headers: one allocation, not one per
+		// doubling from 1.
+		h.msg.Headers = make([]Header, 0, firstHeaders)
+	}
 	h.msg.Headers = append(h.msg.Headers, f)
 }
 

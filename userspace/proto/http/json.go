@@ -37,7 +37,12 @@ import (
 // has no status line, only the body. Strings from the wire are written as
 // jsontext.WireString.
 func (xs Exchanges) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 1024*len(xs)+2)
+	return xs.AppendJSON(make([]byte, 0, 1024*len(xs)+2)), nil
+}
+
+// AppendJSON implements jsontext.Appender: it appends what MarshalJSON
+// returns.
+func (xs Exchanges) AppendJSON(b []byte) []byte {
 	b = append(b, '[')
 	for i := range xs {
 		if i > 0 {
@@ -45,7 +50,7 @@ func (xs Exchanges) MarshalJSON() ([]byte, error) {
 		}
 		b = xs[i].appendJSON(b)
 	}
-	return append(b, ']'), nil
+	return append(b, ']')
 }
 
 func (x *Exchange) appendJSON(b []byte) []byte {

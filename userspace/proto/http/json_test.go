@@ -2,7 +2,9 @@ package http
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/flowjoy/flowjoy/userspace/proto"
@@ -70,5 +72,17 @@ func TestMarshalJSON(t *testing.T) {
 	}
 	if key, v := New(true).Report(); key != "http" || v != nil {
 		t.Errorf("empty parser reports (%q, %v), want (http, nil)", key, v)
+	}
+}
+
+// TestLineError checks the first-line error text, built without fmt,
+// against the fmt format it replaced, for short, long and non-UTF-8
+// lines.
+func TestLineError(t *testing.T) {
+	for _, line := range []string{"", "GARBAGE", "\x00\xff\"quoted\"\t", strings.Repeat("é", 40), strings.Repeat("x", 200)} {
+		want := fmt.Sprintf("not an HTTP status line: %q", quoteLine([]byte(line)))
+		if got := lineError("not an HTTP status line: ", []byte(line)); got != want {
+			t.Errorf("lineError(%q) = %q, want %q", line, got, want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -146,6 +147,24 @@ func trimOWS(s string) string {
 }
 
 // quoteLine cuts a line for an error message.
+// lineError is prefix and the Go-quoted quoteLine(line), as
+// fmt.Sprintf(prefix+"%q", quoteLine(line)) writes it, in one allocation:
+// a stream that is not HTTP meets it once per direction.
+func lineError(prefix string, line []byte) string {
+	var buf [128]byte
+	b := append(buf[:0], prefix...)
+	if len(line) > maxErrLine {
+		b = strconv.AppendQuote(b, string(line[:maxErrLine])+"...")
+	} else {
+		b = strconv.AppendQuote(b, string(line))
+	}
+	return string(b)
+}
+
+// firstHeaders is the capacity of a message's header list when it is
+// first allocated.
+const firstHeaders = 8
+
 func quoteLine(line []byte) string {
 	if len(line) > maxErrLine {
 		return string(line[:maxErrLine]) + "..."

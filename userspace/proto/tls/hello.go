@@ -69,6 +69,25 @@ func (e extensionErr) Error() string {
 
 var errTrailing = errors.New("trailing bytes")
 
+// Errors of fixed text, made once: the parsers meet them once per flow
+// on the hot path of --features all (issue 8).
+var (
+	errClientHelloBadCipherSuites             = errors.New("client_hello: bad cipher_suites")
+	errClientHelloTrailingAfterExtensions     = fmt.Errorf("client_hello: %w after extensions", errTrailing)
+	errClientHelloTruncatedBeforeRandom       = errors.New("client_hello: truncated before random")
+	errClientHelloTruncatedCompressionMethods = errors.New("client_hello: truncated compression_methods")
+	errClientHelloTruncatedSessionID          = errors.New("client_hello: truncated session_id")
+	errServerHelloTrailingAfterExtensions     = fmt.Errorf("server_hello: %w after extensions", errTrailing)
+	errServerHelloTruncatedBeforeRandom       = errors.New("server_hello: truncated before random")
+	errServerHelloTruncatedCipherSuite        = errors.New("server_hello: truncated cipher_suite")
+	errServerHelloTruncatedCompressionMethod  = errors.New("server_hello: truncated compression_method")
+	errServerHelloTruncatedSessionID          = errors.New("server_hello: truncated session_id")
+	errSSLv2ClientHelloBadLengths             = errors.New("sslv2 client_hello: bad lengths")
+	errSSLv2ClientHelloTrailing               = fmt.Errorf("sslv2 client_hello: %w", errTrailing)
+	errSSLv2ClientHelloTruncatedHeader        = errors.New("sslv2 client_hello: truncated header")
+	errTruncatedExtensions                    = errors.New("truncated extensions")
+)
+
 // parseClientHello parses a ClientHello body (after the 4-byte handshake
 // header). On a structural error it returns what it read before the error
 // together with the error; an extension whose content is malformed is
@@ -79,15 +98,15 @@ func parseClientHello(body []byte) (*clientHello, error) {
 	s := cryptobyte.String(body)
 	var random, sid, ciphers, comp cryptobyte.String
 	if !s.ReadUint16(&ch.version) || !s.ReadBytes((*[]byte)(&random), 32) {
-		return ch, errors.New("client_hello: truncated before random")
+		return ch, errClientHelloTruncatedBeforeRandom
 	}
 	ch.random = random
 	if !s.ReadUint8LengthPrefixed(&sid) {
-		return ch, errors.New("client_hello: truncated session_id")
+		return ch, errClientHelloTruncatedSessionID
 	}
 	ch.sessionID = sid
 	if !s.ReadUint16LengthPrefixed(&ciphers) || len(ciphers)%2 != 0 {
-		return ch, errors.New("client_hello: bad cipher_suites")
+		return ch, errClientHelloBadCipherSuites
 	}
 	ch.ciphers = make([]uint16, 0, len(ciphers)/2)
 	for !ciphers.Empty() {
@@ -96,7 +115,7 @@ func parseClientHello(body []byte) (*clientHello, error) {
 		ch.ciphers = append(ch.ciphers, c)
 	}
 	if !s.ReadUint8LengthPrefixed(&comp) {
-		return ch, errors.New("client_hello: truncated compression_methods")
+		return ch, errClientHelloTruncatedCompressionMethods
 	}
 	ch.compression = comp
 	if s.Empty() {
@@ -109,7 +128,7 @@ func parseClientHello(body []byte) (*clientHello, error) {
 		return ch, fmt.Errorf("client_hello: %w", err)
 	}
 	if !s.Empty() {
-		return ch, fmt.Errorf("client_hello: %w after extensions", errTrailing)
+		return ch, errClientHelloTrailingAfterExtensions
 	}
 	ch.complete = true
 	var first error
@@ -136,12 +155,12 @@ func parseSSLv2ClientHello(b []byte) (*clientHello, error) {
 	var specLen, sidLen, challengeLen uint16
 	if !s.ReadUint8(&typ) || !s.ReadUint16(&ch.version) || !s.ReadUint16(&specLen) ||
 		!s.ReadUint16(&sidLen) || !s.ReadUint16(&challengeLen) {
-		return ch, errors.New("sslv2 client_hello: truncated header")
+		return ch, errSSLv2ClientHelloTruncatedHeader
 	}
 	var specs, sid, challenge []byte
 	if specLen%3 != 0 || !s.ReadBytes(&specs, int(specLen)) || !s.ReadBytes(&sid, int(sidLen)) ||
 		!s.ReadBytes(&challenge, int(challengeLen)) {
-		return ch, errors.New("sslv2 client_hello: bad lengths")
+		return ch, errSSLv2ClientHelloBadLengths
 	}
 	for i := 0; i < len(specs); i += 3 {
 		spec := uint32(specs[i])<<16 | uint32(specs[i+1])<<8 | uint32(specs[i+2])
@@ -149,7 +168,7 @@ func parseSSLv2ClientHello(b []byte) (*clientHello, error) {
 	}
 	ch.sessionID, ch.random = sid, challenge
 	if !s.Empty() {
-		return ch, fmt.Errorf("sslv2 client_hello: %w", errTrailing)
+		return ch, errSSLv2ClientHelloTrailing
 	}
 	return ch, nil
 }
@@ -159,7 +178,7 @@ func parseSSLv2ClientHello(b []byte) (*clientHello, error) {
 func readExtensions(s *cryptobyte.String) ([]Extension, error) {
 	var block cryptobyte.String
 	if !s.ReadUint16LengthPrefixed(&block) {
-		return nil, errors.New("truncated extensions")
+		return nil, errTruncatedExtensions
 	}
 	exts := make([]Extension, 0, len(block)/8)
 	for !block.Empty() {
@@ -296,7 +315,7 @@ func parseServerHello(body []byte) (*serverHello, error) {
 	s := cryptobyte.String(body)
 	var random cryptobyte.String
 	if !s.ReadUint16(&sh.version) || !s.ReadBytes((*[]byte)(&random), 32) {
-		return sh, errors.New("server_hello: truncated before random")
+		return sh, errServerHelloTruncatedBeforeRandom
 	}
 	sh.random = random
 	sh.retry = bytes.Equal(random, helloRetryRandom)
@@ -306,16 +325,16 @@ func parseServerHello(body []byte) (*serverHello, error) {
 	if !draft {
 		var sid cryptobyte.String
 		if !s.ReadUint8LengthPrefixed(&sid) {
-			return sh, errors.New("server_hello: truncated session_id")
+			return sh, errServerHelloTruncatedSessionID
 		}
 		sh.sessionID = sid
 	}
 	if !s.ReadUint16(&sh.cipher) {
-		return sh, errors.New("server_hello: truncated cipher_suite")
+		return sh, errServerHelloTruncatedCipherSuite
 	}
 	sh.cipherRead = true
 	if !draft && !s.ReadUint8(&sh.compression) {
-		return sh, errors.New("server_hello: truncated compression_method")
+		return sh, errServerHelloTruncatedCompressionMethod
 	}
 	if s.Empty() {
 		sh.complete = true
@@ -327,7 +346,7 @@ func parseServerHello(body []byte) (*serverHello, error) {
 		return sh, fmt.Errorf("server_hello: %w", err)
 	}
 	if !s.Empty() {
-		return sh, fmt.Errorf("server_hello: %w after extensions", errTrailing)
+		return sh, errServerHelloTrailingAfterExtensions
 	}
 	sh.complete = true
 	var first error

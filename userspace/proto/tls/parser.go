@@ -17,6 +17,7 @@ package tls
 import (
 	"encoding/hex"
 	"fmt"
+	"strconv"
 
 	"github.com/flowjoy/flowjoy/userspace/jsontext"
 	"github.com/flowjoy/flowjoy/userspace/proto"
@@ -54,6 +55,9 @@ const (
 	maxRecordsPerDir = 50
 	// maxHandshakesPerRecord is Joy's MAX_TLS_HANDSHAKES.
 	maxHandshakesPerRecord = 5
+	// firstRecords is the capacity of the srlt list when it is first
+	// allocated.
+	firstRecords = 4
 	// maxClientKeyExchange is Joy's bound: a larger key is not reported.
 	maxClientKeyExchange = 1024
 	maxAlerts            = 16
@@ -152,8 +156,8 @@ func (p *Parser) Data(dir proto.Dir, data []byte, ts int64) {
 				return
 			}
 			d.hdrLen = 0
-			if err := p.startRecord(dir, d, ts); err != nil {
-				p.stop(d, err)
+			if msg := p.startRecord(dir, d, ts); msg != "" {
+				p.stopMsg(d, msg)
 				return
 			}
 			if d.left > 0 {
@@ -173,8 +177,11 @@ func (p *Parser) Data(dir proto.Dir, data []byte, ts int64) {
 	}
 }
 
-// startRecord checks a complete record header and lists the record.
-func (p *Parser) startRecord(dir proto.Dir, d *direction, ts int64) error {
+// startRecord checks a complete record header and lists the record. It
+// returns why the header is not TLS, or "". (A stream that is not TLS
+// fails here once per direction: the message is built in one allocation,
+// not by fmt.)
+func (p *Parser) startRecord(dir proto.Dir, d *direction, ts int64) string {
 	typ, major, minor := d.hdr[0], d.hdr[1], d.hdr[2]
 	length := int(d.hdr[3])<<8 | int(d.hdr[4])
 	if d.offset == recordHeaderLen && typ&0x80 != 0 && minor == hsClientHello {
@@ -183,19 +190,38 @@ func (p *Parser) startRecord(dir proto.Dir, d *direction, ts int64) error {
 		// It is not a TLS record, so it gets no srlt entry.
 		length = int(typ&0x7f)<<8 | int(major)
 		if length < 9 {
-			return fmt.Errorf("%s: SSLv2 ClientHello of length %d", dirName(dir), length)
+			var buf [64]byte
+			m := append(buf[:0], dirName(dir)...)
+			m = append(m, ": SSLv2 ClientHello of length "...)
+			m = strconv.AppendInt(m, int64(length), 10)
+			return string(m)
 		}
 		d.typ, d.left, d.length, d.inBody, d.entry = typeSSLv2Hello, length-3, length, true, -1
 		d.v2 = append(d.v2[:0], d.hdr[2:]...)
-		return nil
+		return ""
 	}
-	switch {
-	case typ < typeChangeCipherSpec || typ > typeHeartbeat:
-		return fmt.Errorf("%s offset %d: content type %d is not TLS", dirName(dir), d.offset-recordHeaderLen, typ)
-	case major != 3 || minor > 4:
-		return fmt.Errorf("%s offset %d: record version 0x%02x%02x is not TLS", dirName(dir), d.offset-recordHeaderLen, major, minor)
-	case length > maxRecordLen:
-		return fmt.Errorf("%s offset %d: record length %d exceeds %d", dirName(dir), d.offset-recordHeaderLen, length, maxRecordLen)
+	if typ < typeChangeCipherSpec || typ > typeHeartbeat || major != 3 || minor > 4 || length > maxRecordLen {
+		var buf [96]byte
+		m := append(buf[:0], dirName(dir)...)
+		m = append(m, " offset "...)
+		m = strconv.AppendInt(m, d.offset-recordHeaderLen, 10)
+		switch {
+		case typ < typeChangeCipherSpec || typ > typeHeartbeat:
+			m = append(m, ": content type "...)
+			m = strconv.AppendUint(m, uint64(typ), 10)
+			m = append(m, " is not TLS"...)
+		case major != 3 || minor > 4:
+			const hex = "0123456789abcdef"
+			m = append(m, ": record version 0x"...)
+			m = append(m, hex[major>>4], hex[major&15], hex[minor>>4], hex[minor&15])
+			m = append(m, " is not TLS"...)
+		default:
+			m = append(m, ": record length "...)
+			m = strconv.AppendInt(m, int64(length), 10)
+			m = append(m, " exceeds "...)
+			m = strconv.AppendInt(m, maxRecordLen, 10)
+		}
+		return string(m)
 	}
 	d.typ, d.left, d.length, d.inBody = typ, length, length, true
 	d.entry, d.alertN = -1, 0
@@ -206,12 +232,17 @@ func (p *Parser) startRecord(dir proto.Dir, d *direction, ts int64) error {
 	if d.records < maxRecordsPerDir {
 		d.records++
 		d.entry = len(p.records)
+		if p.records == nil {
+			// One allocation for the first few records of both
+			// directions instead of growing from 1.
+			p.records = make([]recordEntry, 0, firstRecords)
+		}
 		p.records = append(p.records, recordEntry{dir: uint8(dir & 1), typ: typ, length: uint16(length), ts: ts})
 	}
 	if typ == typeChangeCipherSpec {
 		d.ccs = true
 	}
-	return nil
+	return ""
 }
 
 // recordBody handles body bytes of the current record.
@@ -404,8 +435,17 @@ func (p *Parser) handshake(dir proto.Dir, typ uint8, body []byte) {
 
 // note records a parse error (the first few).
 func (p *Parser) note(err error) {
-	if err != nil && len(p.errs) < maxParseErrors {
-		p.errs = append(p.errs, err.Error())
+	if err != nil {
+		p.noteMsg(err.Error())
+	}
+}
+
+func (p *Parser) noteMsg(msg string) {
+	if len(p.errs) < maxParseErrors {
+		if p.errs == nil {
+			p.errs = make([]string, 0, maxParseErrors)
+		}
+		p.errs = append(p.errs, msg)
 	}
 }
 
@@ -413,6 +453,12 @@ func (p *Parser) stop(d *direction, err error) {
 	d.stopped = true
 	d.hs = handshakeReader{}
 	p.note(err)
+}
+
+func (p *Parser) stopMsg(d *direction, msg string) {
+	d.stopped = true
+	d.hs = handshakeReader{}
+	p.noteMsg(msg)
 }
 
 func dirName(dir proto.Dir) string {

@@ -435,3 +435,28 @@ func TestSSLv2ClientHello(t *testing.T) {
 		t.Errorf("%+v", o)
 	}
 }
+
+// TestRecordHeaderErrors checks the texts of the record-header errors,
+// which are built without fmt (they are met once per non-TLS stream),
+// against the fmt formats they replaced.
+func TestRecordHeaderErrors(t *testing.T) {
+	hello := []byte{0x16, 0x03, 0x01, 0x00, 0x02, 0x0e, 0x00} // a valid record first, so the offset is not 0
+	cases := []struct {
+		hdr  []byte
+		want string
+	}{
+		{[]byte{0x99, 0x03, 0x03, 0x00, 0x10}, fmt.Sprintf("%s offset %d: content type %d is not TLS", "in stream", 7, 0x99)},
+		{[]byte{0x17, 0x7f, 0xa3, 0x00, 0x10}, fmt.Sprintf("%s offset %d: record version 0x%02x%02x is not TLS", "in stream", 7, 0x7f, 0xa3)},
+		{[]byte{0x17, 0x03, 0x05, 0x00, 0x10}, fmt.Sprintf("%s offset %d: record version 0x%02x%02x is not TLS", "in stream", 7, 3, 5)},
+		{[]byte{0x17, 0x03, 0x03, 0xff, 0xff}, fmt.Sprintf("%s offset %d: record length %d exceeds %d", "in stream", 7, 0xffff, maxRecordLen)},
+	}
+	for _, c := range cases {
+		p := New()
+		p.Data(proto.In, append(append([]byte(nil), hello...), c.hdr...), 0)
+		p.Data(proto.Out, []byte{0x80, 0x05, 0x01, 0x03, 0x01}, 0)
+		errs := report(t, p).ParseErrors
+		if len(errs) != 2 || errs[0] != c.want || errs[1] != fmt.Sprintf("%s: SSLv2 ClientHello of length %d", "out stream", 5) {
+			t.Errorf("header % x: errors %q, want %q then the SSLv2 one", c.hdr, errs, c.want)
+		}
+	}
+}
