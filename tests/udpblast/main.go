@@ -49,12 +49,13 @@ func report(v any) {
 }
 
 // blast sends datagrams of -size payload bytes from one socket (one flow)
-// until -duration is over.
+// until -duration is over: as fast as it can, or at -rate per second.
 func blast(args []string) error {
 	fs := flag.NewFlagSet("blast", flag.ExitOnError)
 	to := fs.String("to", "", "destination ADDR:PORT")
 	size := fs.Int("size", 18, "payload bytes (18: a 64-byte Ethernet frame)")
 	d := fs.Duration("duration", 5*time.Second, "how long to send")
+	rate := fs.Int("rate", 0, "datagrams per second (0: as fast as it can)")
 	fs.Parse(args)
 	c, err := net.Dial("udp", *to)
 	if err != nil {
@@ -82,6 +83,12 @@ func blast(args []string) error {
 			}
 			return true
 		})
+		// Pace: datagram n should leave at start + n/rate.
+		if *rate > 0 {
+			if ahead := time.Until(start.Add(time.Duration(float64(sent+failed) / float64(*rate) * float64(time.Second)))); ahead > 0 {
+				time.Sleep(ahead)
+			}
+		}
 	}
 	_, lp, _ := net.SplitHostPort(c.LocalAddr().String())
 	report(map[string]any{"sent": sent, "failed": failed, "seconds": time.Since(start).Seconds(), "src_port": lp,
