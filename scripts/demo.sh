@@ -27,8 +27,10 @@ echo "== making namespaces $name-c and $name-s with HTTP, TLS and DNS servers" >
 scripts/testnet.sh up "$name"
 iface=${name:0:11}c
 
-echo "== ip netns exec $name-c flowjoy -i $iface --engine ebpf" >&2
-ip netns exec "$name-c" "$flowjoy" -i "$iface" --engine ebpf >"$tmp/flows.json" 2>"$tmp/flowjoy.err" &
+# nsenter, not `ip netns exec`: the latter gives its command a /sys
+# without the cgroup mount, and process attribution needs it.
+echo "== nsenter --net=/run/netns/$name-c flowjoy -i $iface --engine ebpf" >&2
+nsenter --net="/run/netns/$name-c" "$flowjoy" -i "$iface" --engine ebpf >"$tmp/flows.json" 2>"$tmp/flowjoy.err" &
 fj_pid=$!
 for _ in $(seq 100); do
   grep -q "capturing on" "$tmp/flowjoy.err" && break
