@@ -258,15 +258,14 @@ func Open(cfg Config) (*Attributor, error) {
 	if a.k, err = loadKernel(cfg.Owners, cg, cfg.RingBytes, warn); err != nil {
 		return nil, err
 	}
-	n, _ := seedFromProc(a.cache, a.clock)
-	a.seeded.Store(uint64(n))
+	procs, _ := seedFromProc(a.cache, a.clock)
+	a.seeded.Store(uint64(len(procs)))
 	// Sockets made before the hooks were attached.
 	within := ""
 	if cfg.Cgroup != "" && root != "" {
 		within = "/" + strings.Trim(strings.TrimPrefix(filepath.Clean(cg), filepath.Clean(root)), "/")
 	}
-	sockets, _ := seedSockets(cfg.Owners, within)
-	a.seededSockets.Store(uint64(sockets))
+	a.seededSockets.Store(uint64(seedSockets(cfg.Owners, procs, a.clock, within)))
 	if a.k.reader != nil {
 		go a.read()
 	} else {

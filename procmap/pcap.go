@@ -43,8 +43,8 @@ func NewProcAttributor(exeHash bool) *ProcAttributor {
 	root, _ := Cgroup2Root()
 	a := &ProcAttributor{describer: newDescriber(DefaultGrace, root, exeHash),
 		snapshot: func() ([]psnet.ConnectionStat, error) { return psnet.Connections("inet") }}
-	n, _ := seedFromProc(a.cache, a.clock)
-	a.seeded.Store(uint64(n))
+	procs, _ := seedFromProc(a.cache, a.clock)
+	a.seeded.Store(uint64(len(procs)))
 	return a
 }
 

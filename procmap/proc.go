@@ -33,6 +33,14 @@ func (c clock) wall(bootNs uint64) int64 {
 	return c.bootWall + int64(bootNs)
 }
 
+// boot is wall's inverse.
+func (c clock) boot(wallNs int64) uint64 {
+	if wallNs == 0 {
+		return 0
+	}
+	return uint64(wallNs - c.bootWall)
+}
+
 // userHZ is the unit of /proc/PID/stat's times (USER_HZ, 100 on every
 // Linux architecture flowjoy runs on).
 const userHZ = 100
@@ -141,13 +149,13 @@ func containerInCgroups(b []byte) string {
 	return ""
 }
 
-// seedFromProc adds every running process to c.
-func seedFromProc(c *cache, clk clock) (int, error) {
+// seedFromProc adds every running process to c and returns them.
+func seedFromProc(c *cache, clk clock) ([]*Process, error) {
 	entries, err := os.ReadDir(procRoot)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var procs []*Process
 	for _, e := range entries {
 		pid, err := strconv.ParseUint(e.Name(), 10, 32)
 		if err != nil || pid == 0 {
@@ -155,8 +163,8 @@ func seedFromProc(c *cache, clk clock) (int, error) {
 		}
 		if p, err := readProc(uint32(pid), clk); err == nil {
 			c.put(p)
-			n++
+			procs = append(procs, p)
 		}
 	}
-	return n, nil
+	return procs, nil
 }

@@ -22,38 +22,30 @@ import (
 // refuses bpf_sk_storage_get on the socket it reaches
 // (bpf_sock_from_file(file)->sk is an untrusted pointer).
 //
-// within limits seeding to processes whose cgroup v2 path is within that
-// path ("" or "/": all), as the hooks see only that subtree.
-func seedSockets(owners *cebpf.Map, within string) (seeded int, err error) {
-	entries, err := os.ReadDir(procRoot)
-	if err != nil {
-		return 0, err
-	}
+// procs are the processes seedFromProc read (clk its clock); within
+// limits seeding to those whose cgroup v2 path is within that path (""
+// or "/": all), as the hooks see only that subtree.
+func seedSockets(owners *cebpf.Map, procs []*Process, clk clock, within string) (seeded int) {
 	done := make(map[string]bool) // socket inodes written: a socket shared by processes goes to the first
-	for _, e := range entries {
-		pid, err := strconv.ParseUint(e.Name(), 10, 32)
-		if err != nil || pid == 0 || int(pid) == os.Getpid() {
+	for _, p := range procs {
+		if int(p.PID) == os.Getpid() {
 			continue
 		}
-		if within != "" && within != "/" && !inCgroup(uint32(pid), within) {
+		if within != "" && within != "/" && !inCgroup(p.Cgroup, within) {
 			continue
 		}
-		seeded += seedProcess(owners, uint32(pid), done)
+		seeded += seedProcess(owners, p, clk, done)
 	}
-	return seeded, nil
+	return seeded
 }
 
-// inCgroup reports whether pid's cgroup v2 path is cg or below it.
-func inCgroup(pid uint32, cg string) bool {
-	b, err := os.ReadFile(procRoot + "/" + strconv.FormatUint(uint64(pid), 10) + "/cgroup")
-	if err != nil {
-		return false
-	}
-	p := cgroupV2Path(b)
+// inCgroup reports whether cgroup v2 path p is cg or below it.
+func inCgroup(p, cg string) bool {
 	return p == cg || strings.HasPrefix(p, strings.TrimSuffix(cg, "/")+"/")
 }
 
-func seedProcess(owners *cebpf.Map, pid uint32, done map[string]bool) int {
+func seedProcess(owners *cebpf.Map, p *Process, clk clock, done map[string]bool) int {
+	pid := p.PID
 	dir := procRoot + "/" + strconv.FormatUint(uint64(pid), 10)
 	fds, err := os.ReadDir(dir + "/fd")
 	if err != nil {
@@ -75,11 +67,8 @@ func seedProcess(owners *cebpf.Map, pid uint32, done map[string]bool) int {
 	if len(sockets) == 0 {
 		return 0
 	}
-	p, err := readProc(pid, clock{}) // boot-relative start: the kernel's unit
-	if err != nil {
-		return 0
-	}
-	o := bpf.ProcmapFjOwner{Tgid: pid, Pid: pid, Uid: p.UID, StartNs: uint64(p.Start)}
+	// The kernel's unit: ns since boot.
+	o := bpf.ProcmapFjOwner{Tgid: pid, Pid: pid, Uid: p.UID, StartNs: clk.boot(p.Start)}
 	for i := 0; i < len(o.Comm)-1 && i < len(p.Comm); i++ {
 		o.Comm[i] = int8(p.Comm[i])
 	}
