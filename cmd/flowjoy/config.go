@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/flowjoy/flowjoy/userspace/capture/ebpf"
 	"github.com/flowjoy/flowjoy/userspace/features"
 	"github.com/flowjoy/flowjoy/userspace/flow"
 )
@@ -204,7 +205,7 @@ func (c *config) validate() error {
 	if len(c.reads) == 0 && len(c.interfaces) == 0 && !c.cleanup && !c.version {
 		return fmt.Errorf("nothing to read: give -r FILE or -i IFACE")
 	}
-	if len(c.interfaces) > 1 && slices.Contains(c.interfaces, "any") {
+	if len(c.interfaces) > 1 && slices.Contains(c.interfaces, ebpf.AnyInterface) {
 		return fmt.Errorf("-i any already means every interface: give it alone")
 	}
 	switch c.engine {

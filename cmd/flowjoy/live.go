@@ -61,9 +61,7 @@ func runLive(c *config, stderr io.Writer) error {
 	}
 	pc := c.pipelineConfig()
 	pc.InterfaceName = eng.InterfaceName
-	if attr != nil {
-		pc.Attribution = attr
-	}
+	pc.Attribution = attr // a nil attribution is a nil pipeline.Attribution
 	if limiter, ok := eng.(payloadLimiter); ok {
 		pc.PayloadDone = limiter.PayloadDone
 	}
