@@ -91,8 +91,11 @@ type Config struct {
 	// flow table's close grace time, so that the last packets of a closed
 	// connection arrive before its record is written.
 	SweepInterval time.Duration
-	// PollInterval bounds how long a sample may wait in the ring buffer
-	// (the kernel skips wakeups until the ring fills up).
+	// PollInterval is how long the reader waits for samples after it last
+	// found some (the kernel skips wakeups until the ring fills up). While
+	// the ring stays empty the wait doubles, up to SweepInterval: every
+	// sweep drains the ring anyway, and an idle engine then wakes about
+	// once a sweep instead of 50 times a second.
 	PollInterval time.Duration
 }
 

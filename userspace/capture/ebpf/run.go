@@ -44,18 +44,31 @@ func (e *Engine) Run(ctx context.Context, h Handler) error {
 	if e.running.Swap(true) {
 		return errors.New("ebpf engine: Run called twice")
 	}
+	// A wait may last a whole sweep interval: cancelling wakes it.
+	stopWaking := context.AfterFunc(ctx, func() { e.reader.Flush() })
+	defer stopWaking()
 	var rec ringbuf.Record
+	poll := e.cfg.PollInterval
 	nextSweep := time.Now().Add(e.cfg.SweepInterval)
 	for {
 		if ctx.Err() != nil {
 			return e.finish(h)
 		}
-		e.reader.SetDeadline(time.Now().Add(e.cfg.PollInterval))
+		deadline := time.Now().Add(poll)
+		if deadline.After(nextSweep) {
+			deadline = nextSweep
+		}
+		e.reader.SetDeadline(deadline)
 		err := e.reader.ReadInto(&rec)
 		switch {
 		case err == nil:
 			e.deliver(h, rec.RawSample)
+			poll = e.cfg.PollInterval
 		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Each wakeup costs the process tens of µs: while the
+			// ring stays empty, wake less often.
+			poll = min(2*poll, e.cfg.SweepInterval)
+		case errors.Is(err, ringbuf.ErrFlushed):
 		case errors.Is(err, ringbuf.ErrClosed):
 			return fmt.Errorf("ebpf engine closed while running: %w", err)
 		default:
@@ -91,6 +104,8 @@ func (e *Engine) drain(h Handler) error {
 		switch {
 		case err == nil:
 			e.deliver(h, rec.RawSample)
+		case errors.Is(err, ringbuf.ErrFlushed):
+			// The wake from cancelling Run; keep reading.
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return nil
 		default:
