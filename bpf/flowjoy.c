@@ -39,34 +39,47 @@ struct fj_key {
 	__u32 ifindex;
 };
 
-// fj_dir counts the packets of one direction that were NOT sampled.
-// Cumulative: userspace emits deltas between reads, since writing the entry
-// from userspace would race with the counting here and lose packets.
+// fj_dir counts the packets of one direction that were NOT sampled: what
+// every counted packet writes. Cumulative: userspace emits deltas between
+// reads, since writing the entry from userspace would race with the
+// counting here and lose packets.
 struct fj_dir {
-	__u64 packets;   // wire segments (a GSO/GRO aggregate counts gso_segs)
-	__u64 bytes;     // transport payload bytes, from the length fields
-	__u64 first_ns;  // bpf_ktime_get_ns of the first counted packet
-	__u64 last_ns;   // ... and of the last
-	__u64 lost;      // packets counted here because their sample could not be written
-	__u32 tcp_flags; // OR of the TCP flags of the counted packets
-	__u32 _pad;
+	__u64 packets;    // wire segments (a GSO/GRO aggregate counts gso_segs)
+	__u64 bytes;      // transport payload bytes, from the length fields
+	__u64 last_ns;    // time of the last counted packet (see fj_handle's clocks)
+	__u32 tcp_flags;  // OR of the TCP flags of the counted packets
+	__u32 owner_sent; // a sample has carried the owner of this side's socket
 };
 
+// fj_dir_rare holds what a direction writes seldom.
+struct fj_dir_rare {
+	__u64 first_ns; // time of the first counted packet
+	__u64 lost;     // packets counted here because their sample could not be written
+};
+
+// fj_flow is laid out for the caches: the map's elements are 48 bytes of
+// kernel header, the key (44, rounded to 48) and this value, packed from a
+// page-aligned base. At 160 bytes an element is 256: every element starts
+// a cache line, and a counted packet touches three lines (header and key;
+// key tail and the flow-wide fields; both fj_dirs), not five. Keep the
+// size (FJ_FLOW_SIZE is checked below) and the hot fields first.
 struct fj_flow {
-	struct fj_dir dir[2]; // [0]: sent by key.src, [1]: sent by key.dst
+	__u64 last_seen_ns; // any packet, sampled or not: for idle expiry
+	__u32 samples;      // header samples claimed, up to num_pkts
+	__u32 budget_gen;   // the budget_gen whose overrides this flow has applied
 	// Payload bytes of each direction (indexed as dir) that may still be
 	// copied; <= 0: none. Per direction, as userspace reassembles each
 	// TCP direction with its own budget: a download that uses up its
 	// direction's budget leaves the other direction's records alone.
 	__s64 budget[2];
-	__u64 last_seen_ns;   // any packet, sampled or not: for idle expiry
-	__u32 samples;        // header samples claimed, up to num_pkts
-	__u32 budget_gen;     // the budget_gen whose overrides this flow has applied
-	// Bit d set: a sample has carried the owner of direction d's socket
-	// (see fj_handle). Only ever set when procmap writes owners.
-	__u32 owner_sent;
-	__u32 _pad;
+	struct fj_dir dir[2]; // [0]: sent by key.src, [1]: sent by key.dst
+	struct fj_dir_rare rare[2];
+	__u64 _pad[4];
 };
+
+#define FJ_FLOW_SIZE 160
+_Static_assert(sizeof(struct fj_flow) == FJ_FLOW_SIZE, "fj_flow: 48 + 48 + 160 = 256 bytes a map element");
+_Static_assert(sizeof(struct fj_key) == 44, "fj_key: the element layout above assumes 44 bytes");
 
 // Sample flags.
 #define FJ_SAMPLE_L3 0x1        // data starts at the IP header (no link header)
@@ -206,7 +219,7 @@ enum fj_verdict {
 
 // Facts about the packet that do not come from its bytes.
 struct fj_meta {
-	__u64 now;
+	__u64 now;        // set once fj_handle knows which clock the packet needs
 	__u32 ifindex;
 	__u32 wire_len;
 	__u32 segs;
@@ -238,6 +251,15 @@ static __always_inline struct fj_stats *fj_stats(void)
 	__u32 zero = 0;
 	return bpf_map_lookup_elem(&stats, &zero);
 }
+
+// fj_stat adds to this CPU's counter without a locked instruction: the
+// programs run with bottom halves off (TC egress) or in softirq (TC
+// ingress, XDP), so two of them never interleave on one CPU.
+#define fj_stat(st, field, n) \
+	do { \
+		if (st) \
+			(st)->field += (n); \
+	} while (0)
 
 // fj_transport reads ports and flags and works out the payload length the
 // way userspace's decoder does (see decode.Packet.PayloadLen).
@@ -543,17 +565,14 @@ static __always_inline int fj_emit(void *ctx, int xdp, struct fj_sample *hdr)
 			      BPF_RB_FORCE_WAKEUP :
 			      BPF_RB_NO_WAKEUP;
 	bpf_ringbuf_submit_dynptr(&d, flags);
-	if (st) {
-		__sync_fetch_and_add(&st->samples, 1);
-		__sync_fetch_and_add(&st->sample_bytes, cap);
-	}
+	fj_stat(st, samples, 1);
+	fj_stat(st, sample_bytes, cap);
 	return 0;
 
 discard:
 	// Required even when the reservation itself failed.
 	bpf_ringbuf_discard_dynptr(&d, 0);
-	if (st)
-		__sync_fetch_and_add(&st->rb_fail, 1);
+	fj_stat(st, rb_fail, 1);
 	return -1;
 }
 
@@ -608,18 +627,22 @@ static __always_inline void fj_apply_override(struct fj_key *k, struct fj_flow *
 	}
 }
 
-static __always_inline void fj_count(struct fj_dir *d, struct fj_meta *m, struct fj_parsed *p,
-				     int lost)
+static __always_inline void fj_count(struct fj_flow *f, int side, struct fj_meta *m,
+				     struct fj_parsed *p, int lost)
 {
-	__sync_fetch_and_add(&d->packets, m->segs);
+	struct fj_dir *d = side ? &f->dir[1] : &f->dir[0];
+	struct fj_dir_rare *r = side ? &f->rare[1] : &f->rare[0];
+	// The packet that finds the count at 0 times the direction's first,
+	// so later ones leave the rarely written line alone. (Userspace may
+	// read the count before that time lands; see report.)
+	if (__sync_fetch_and_add(&d->packets, m->segs) == 0)
+		r->first_ns = m->now;
 	__sync_fetch_and_add(&d->bytes, p->pay_len);
 	if (lost)
-		__sync_fetch_and_add(&d->lost, m->segs);
-	if (!d->first_ns)
-		__sync_val_compare_and_swap(&d->first_ns, 0, m->now);
+		__sync_fetch_and_add(&r->lost, m->segs);
 	if (d->last_ns < m->now)
 		d->last_ns = m->now;
-	if (p->tcp_flags)
+	if (p->tcp_flags && (d->tcp_flags & p->tcp_flags) != p->tcp_flags)
 		__sync_fetch_and_or(&d->tcp_flags, p->tcp_flags);
 }
 
@@ -638,8 +661,7 @@ static __always_inline struct fj_flow *fj_flow_entry(struct fj_key *ck, struct f
 	init.budget_gen = budget_gen; // overrides written before this entry are stale
 	long err = bpf_map_update_elem(&flows, ck, &init, BPF_NOEXIST);
 	if (err && err != -EEXIST) {
-		if (st)
-			__sync_fetch_and_add(&st->insert_fail, 1);
+		fj_stat(st, insert_fail, 1);
 		return NULL;
 	}
 	return bpf_map_lookup_elem(&flows, ck);
@@ -667,16 +689,22 @@ static __always_inline void fj_owner_lookup(void *ctx, int xdp, struct fj_meta *
 		m->owner = o->tgid;
 }
 
+// Clocks: a sample carries bpf_ktime_get_ns, the packet's time for
+// userspace's intraflow features. A counted packet only moves its flow's
+// last-seen and last times, which need no better than the coarse clock's
+// tick (1/HZ, 4 ms here): reading it costs a load, where the precise clock
+// on a paravirtual guest is a sixth of this program. Both are
+// CLOCK_MONOTONIC; the coarse one lags by less than a tick, so a counted
+// time can sit just before a sampled one, and the maxima taken here and in
+// userspace keep every flow's end time right to the tick.
 static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 {
 	struct fj_stats *st = fj_stats();
-	if (st)
-		__sync_fetch_and_add(&st->packets, m->segs);
+	fj_stat(st, packets, m->segs);
 
 	struct fj_parsed p;
 	__builtin_memset(&p, 0, sizeof(p));
 	struct fj_sample hdr = {
-		.ts_ns = m->now,
 		.ifindex = m->ifindex,
 		.wire_len = m->wire_len,
 		.segs = m->segs,
@@ -686,19 +714,18 @@ static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 		.flags = (m->l3 ? FJ_SAMPLE_L3 : 0) | (m->vlan_accel ? FJ_SAMPLE_VLAN : 0),
 	};
 	struct fj_flow *f = NULL;
+	struct fj_dir *d = NULL;
 	int side = 0, sample = 0;
 	__u32 cap = 0;
 
 	int v = xdp ? fj_parse_xdp(ctx, m, &p) : fj_parse_skb(ctx, m, &p);
 	if (v == FJ_SKIP) {
-		if (st)
-			__sync_fetch_and_add(&st->not_ip, m->segs);
+		fj_stat(st, not_ip, m->segs);
 		return;
 	}
 	if (v == FJ_WHOLE) {
 		hdr.flags |= FJ_SAMPLE_UNKEYED;
-		if (st)
-			__sync_fetch_and_add(&st->unkeyed, 1);
+		fj_stat(st, unkeyed, 1);
 		sample = 1;
 		cap = m->wire_len;
 	} else {
@@ -724,7 +751,7 @@ static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 			sample = 1;
 			cap = hdr_cap;
 		} else {
-			f->last_seen_ns = m->now;
+			d = side ? &f->dir[1] : &f->dir[0];
 			fj_apply_override(&ck, f);
 			// Claim a header sample slot (shared by both
 			// directions), then payload budget (this direction's).
@@ -741,42 +768,46 @@ static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 				sample = 1;
 			}
 			cap = hdr_cap + pay;
-			if (sample || !(f->owner_sent & (1 << side)))
+			if (sample || !d->owner_sent)
 				fj_owner_lookup(ctx, xdp, m);
 			// Owners travel in samples only: a local side that sends
 			// once the flow's samples and budget are used up (a server
 			// answering a large upload) gets one header sample for
 			// its owner.
-			if (!sample && m->owner && !(f->owner_sent & (1 << side))) {
+			if (!sample && m->owner && !d->owner_sent) {
 				sample = 1;
 				cap = hdr_cap;
 			}
+			m->now = sample ? bpf_ktime_get_ns() : bpf_ktime_get_coarse_ns();
+			f->last_seen_ns = m->now;
 		}
 	}
 
 	int lost = 0;
 	if (sample) {
-		if (!f)
+		if (!f) {
+			m->now = bpf_ktime_get_ns();
 			fj_owner_lookup(ctx, xdp, m);
+		}
 		if (m->local)
 			hdr.flags |= FJ_SAMPLE_LOCAL;
+		hdr.ts_ns = m->now;
 		hdr.owner = m->owner;
 		hdr.cap_len = cap;
 		if ((xdp ? fj_emit_xdp(ctx, &hdr) : fj_emit_skb(ctx, &hdr)) == 0) {
-			if (f && m->owner && !(f->owner_sent & (1 << side)))
-				__sync_fetch_and_or(&f->owner_sent, 1 << side);
+			if (d && m->owner && !d->owner_sent)
+				d->owner_sent = 1;
 			return;
 		}
 		lost = 1;
 	}
 	if (f)
-		fj_count(side ? &f->dir[1] : &f->dir[0], m, &p, lost);
+		fj_count(f, side, m, &p, lost);
 }
 
 static __always_inline void fj_handle_skb(struct __sk_buff *skb, __u8 dir, __u8 l3)
 {
 	struct fj_meta m = {
-		.now = bpf_ktime_get_ns(),
 		.ifindex = skb->ifindex,
 		.wire_len = skb->len,
 		.segs = skb->gso_segs ? skb->gso_segs : 1,
@@ -831,7 +862,6 @@ SEC("xdp")
 int fj_xdp_ingress(struct xdp_md *ctx)
 {
 	struct fj_meta m = {
-		.now = bpf_ktime_get_ns(),
 		.ifindex = ctx->ingress_ifindex,
 		.wire_len = (__u32)bpf_xdp_get_buff_len(ctx),
 		.segs = 1,

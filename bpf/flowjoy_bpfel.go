@@ -14,25 +14,29 @@ import (
 )
 
 type FlowjoyFjDir struct {
-	_        structs.HostLayout
-	Packets  uint64
-	Bytes    uint64
-	FirstNs  uint64
-	LastNs   uint64
-	Lost     uint64
-	TcpFlags uint32
-	Pad      uint32
+	_         structs.HostLayout
+	Packets   uint64
+	Bytes     uint64
+	LastNs    uint64
+	TcpFlags  uint32
+	OwnerSent uint32
+}
+
+type FlowjoyFjDirRare struct {
+	_       structs.HostLayout
+	FirstNs uint64
+	Lost    uint64
 }
 
 type FlowjoyFjFlow struct {
 	_          structs.HostLayout
-	Dir        [2]FlowjoyFjDir
-	Budget     [2]int64
 	LastSeenNs uint64
 	Samples    uint32
 	BudgetGen  uint32
-	OwnerSent  uint32
-	Pad        uint32
+	Budget     [2]int64
+	Dir        [2]FlowjoyFjDir
+	Rare       [2]FlowjoyFjDirRare
+	Pad        [4]uint64
 }
 
 type FlowjoyFjKey struct {

@@ -138,31 +138,40 @@ func (e *Engine) remove(k *bpf.FlowjoyFjKey, now uint64) {
 func (e *Engine) report(out []event.Counts, k *bpf.FlowjoyFjKey, v *bpf.FlowjoyFjFlow, now uint64) []event.Counts {
 	s := e.seen[*k]
 	for side := range 2 {
-		cur, prev := &v.Dir[side], s.dir[side]
-		if cur.Packets < prev.packets || cur.Lost < prev.lost {
+		cur, rare, prev := &v.Dir[side], &v.Rare[side], s.dir[side]
+		if cur.Packets < prev.packets || rare.Lost < prev.lost {
 			prev = dirSeen{} // the entry was deleted and made again
 		}
-		dp, dl := cur.Packets-prev.packets, cur.Lost-prev.lost
+		dp, dl := cur.Packets-prev.packets, rare.Lost-prev.lost
 		if dp == 0 && dl == 0 {
 			continue
+		}
+		// The kernel writes a direction's times just after its first
+		// count: a read in between finds them still 0.
+		last := cur.LastNs
+		if last == 0 {
+			last = now
 		}
 		// The kernel keeps the first time of all counted packets. Those
 		// of a later delta came after the previous read, and after the
 		// last packet it reported.
-		first := cur.FirstNs
-		if prev.packets > 0 {
-			first = min(max(s.readAt, prev.lastNs+1), cur.LastNs)
+		first := rare.FirstNs
+		switch {
+		case prev.packets > 0:
+			first = min(max(s.readAt, prev.lastNs+1), last)
+		case first == 0:
+			first = last
 		}
 		out = append(out, event.Counts{
 			Key:      flowKey(k, side),
 			Packets:  dp,
 			Bytes:    cur.Bytes - prev.bytes,
 			First:    e.clock.wall(first),
-			Last:     e.clock.wall(cur.LastNs),
+			Last:     e.clock.wall(last),
 			TCPFlags: uint8(cur.TcpFlags &^ (prev.flags & eventFlags)),
 			Lost:     dl,
 		})
-		s.dir[side] = dirSeen{cur.Packets, cur.Bytes, cur.Lost, cur.LastNs, cur.TcpFlags}
+		s.dir[side] = dirSeen{cur.Packets, cur.Bytes, rare.Lost, last, cur.TcpFlags}
 	}
 	s.readAt = now
 	e.seen[*k] = s

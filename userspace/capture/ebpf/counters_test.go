@@ -17,13 +17,17 @@ func TestReportDeltas(t *testing.T) {
 	k := kernelKey(key(netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:443"), flowkey.ProtoTCP, 0, 3))
 	up := flowKey(&k, 0)
 	down := up.Reverse()
-	dir := func(packets, bytes, first, last, lost uint64, flags uint32) bpf.FlowjoyFjDir {
-		return bpf.FlowjoyFjDir{Packets: packets, Bytes: bytes, FirstNs: first, LastNs: last, Lost: lost, TcpFlags: flags}
+	type dirs struct {
+		d bpf.FlowjoyFjDir
+		r bpf.FlowjoyFjDirRare
+	}
+	dir := func(packets, bytes, first, last, lost uint64, flags uint32) dirs {
+		return dirs{bpf.FlowjoyFjDir{Packets: packets, Bytes: bytes, LastNs: last, TcpFlags: flags}, bpf.FlowjoyFjDirRare{FirstNs: first, Lost: lost}}
 	}
 	steps := []struct {
 		name string
-		up   bpf.FlowjoyFjDir
-		down bpf.FlowjoyFjDir
+		up   dirs
+		down dirs
 		now  uint64
 		want []event.Counts
 	}{
@@ -46,10 +50,14 @@ func TestReportDeltas(t *testing.T) {
 		// Deleted and made again under the same key: counting restarts.
 		{"entry made again", dir(1, 5, 6000, 6000, 0, 0x02), dir(0, 0, 0, 0, 0, 0), 7000,
 			[]event.Counts{{Key: up, Packets: 1, Bytes: 5, First: 6000, Last: 6000, TCPFlags: 0x02}}},
+		// A direction's first count, read before the kernel wrote its
+		// times: the packet is reported at the read, never at time 0.
+		{"times not written yet", dir(1, 5, 6000, 6000, 0, 0x02), dir(1, 7, 0, 0, 0, 0x10), 8000,
+			[]event.Counts{{Key: down, Packets: 1, Bytes: 7, First: 8000, Last: 8000, TCPFlags: 0x10}}},
 	}
 	e := &Engine{seen: map[bpf.FlowjoyFjKey]flowSeen{}}
 	for _, s := range steps {
-		v := bpf.FlowjoyFjFlow{Dir: [2]bpf.FlowjoyFjDir{s.up, s.down}}
+		v := bpf.FlowjoyFjFlow{Dir: [2]bpf.FlowjoyFjDir{s.up.d, s.down.d}, Rare: [2]bpf.FlowjoyFjDirRare{s.up.r, s.down.r}}
 		got := e.report(nil, &k, &v, s.now)
 		if len(got) != len(s.want) {
 			t.Fatalf("%s: got %+v, want %+v", s.name, got, s.want)
