@@ -25,6 +25,16 @@
 # receiving socket) per pass: the whole machine's CPU per packet over the
 # unmonitored pass, each pass's median round.
 #
+# Then PROFILE_ROUNDS rounds per engine of the same paced load under
+# `perf record -a -g` (cpu-clock at PROFILE_HZ): the CPU each engine costs,
+# isolated from the rest of the machine. eBPF = every sample inside its
+# programs (bpf_prog_*_fj_*, wherever they run) + every sample of the
+# flowjoy process; libpcap = every sample under dev_queue_xmit_nit,
+# tpacket_rcv or packet_rcv (the packet taps: the clone and the ring copy,
+# run in the sender's or softirq context) + every sample of the flowjoy
+# process. This is the measure the issue's <= 1/5 target is judged on: the
+# whole-machine figures above move by more than the engines cost.
+#
 # Then a new-flow flood: FLOOD_RATE unique UDP tuples per second (raw
 # frames, one per flow) for FLOOD_SECS seconds against flowjoy --engine
 # ebpf --max-flows FLOOD_MAX: its peak RSS, the evictions and insert
@@ -46,9 +56,14 @@ FLOOD_MAX=${FLOOD_MAX:-4096}
 # than unmonitored is what capture costs, wherever it runs.
 PACED_RATE=${PACED_RATE:-40000}
 PACED_ROUNDS=${PACED_ROUNDS:-3}
+PROFILE_ROUNDS=${PROFILE_ROUNDS:-2}
+PROFILE_HZ=${PROFILE_HZ:-5000}
+# PHASES selects parts of the run (all by default): flat paced profile flood.
+PHASES=${PHASES:-flat paced profile flood}
+phase() { [[ " $PHASES " == *" $1 "* ]]; }
 
 [ "$(id -u)" = 0 ] || { echo "bench-live: needs root (namespaces, eBPF)"; exit 1; }
-for t in ip iperf3 ethtool python3 go; do
+for t in ip iperf3 ethtool python3 go perf; do
   command -v $t >/dev/null || { echo "bench-live: $t is missing (make deps)"; exit 1; }
 done
 
@@ -155,6 +170,7 @@ pass() {
 
 # Rounds alternate the passes, so that load from elsewhere on the machine
 # hits them alike; the report takes each pass's best round.
+phase flat || ROUNDS=0
 for r in $(seq "$ROUNDS"); do
   for m in none ebpf pcap; do
     echo "bench-live: round $r, pass $m (iperf3 TCP ${SECS}s, UDP blaster ${SECS}s)"
@@ -172,6 +188,7 @@ done
 # no receiver wakes per packet: wakeups batch differently with every small
 # change of timing and would drown the engines' cost. The report takes
 # each pass's median round.
+phase paced || PACED_ROUNDS=0
 for r in $(seq "$PACED_ROUNDS"); do
   for m in none ebpf pcap; do
     echo "bench-live: paced round $r, pass $m (UDP at $PACED_RATE/s, ${SECS}s)"
@@ -184,7 +201,30 @@ for r in $(seq "$PACED_ROUNDS"); do
   done
 done
 
+# Profiled: the paced load under perf, engines alternating.
+phase profile || PROFILE_ROUNDS=0
+for r in $(seq "$PROFILE_ROUNDS"); do
+  for m in ebpf pcap; do
+    echo "bench-live: profiled round $r, pass $m (UDP at $PACED_RATE/s, ${SECS}s, perf record -a)"
+    start_fj "$m" /dev/null
+    perf record -q -a -g -e cpu-clock -F "$PROFILE_HZ" -o "$work/perf.data" -- sleep $((SECS + 1)) 2>/dev/null &
+    perfpid=$!
+    sleep 0.5
+    ip netns exec "$C" "$BLAST" blast -to 10.78.0.2:9001 -rate "$PACED_RATE" -duration "${SECS}s" >"$work/profile-$m-$r.json"
+    wait "$perfpid"
+    # One line per sample: the process id, then the symbols of its stack.
+    perf script -i "$work/perf.data" -F pid,ip,sym 2>/dev/null | awk -v fj="$fjpid" '
+      /^ *[0-9]+ *$/ { if (n) print line; line = ($1 == fj ? "flowjoy" : "other"); n = 1; next }
+      NF { line = line " " $NF }
+      END { if (n) print line }' >"$work/profile-$m-$r.stacks"
+    rm -f "$work/perf.data"
+    stop_fj "profile-$m-$r"
+  done
+done
+
 # The flood.
+phase flood || FLOOD_SECS=0
+if [ "$FLOOD_SECS" -gt 0 ]; then
 echo "bench-live: new-flow flood, $FLOOD_RATE flows/s for ${FLOOD_SECS}s, --max-flows $FLOOD_MAX"
 mac=$(ip netns exec "$S" cat "/sys/class/net/$VS/address")
 ip netns exec "$C" "$FJ" -i "$VC" --engine ebpf --stats-json --max-flows "$FLOOD_MAX" --features basic \
@@ -201,10 +241,13 @@ rss_peak=$(awk '/VmHWM/{print $2}' "/proc/$fjpid/status")
 stop_fj flood
 for _ in $(seq 50); do [ -s "$work/flood-records" ] && break; sleep 0.1; done
 echo "{\"rss_start_kb\":$rss_start,\"rss_peak_kb\":$rss_peak}" >"$work/flood-rss.json"
+fi
 
-PACED_RATE="$PACED_RATE" PACED_ROUNDS="$PACED_ROUNDS" python3 - "$work" "$hz" "$ROUNDS" <<'EOF'
+PACED_RATE="$PACED_RATE" PACED_ROUNDS="$PACED_ROUNDS" PROFILE_ROUNDS="$PROFILE_ROUNDS" PROFILE_HZ="$PROFILE_HZ" FLOOD_SECS="$FLOOD_SECS" python3 - "$work" "$hz" "$ROUNDS" <<'EOF'
 import json, sys, os
 work, hz, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+paced_rounds, profile_rounds = int(os.environ["PACED_ROUNDS"]), int(os.environ["PROFILE_ROUNDS"])
+prof_hz = int(os.environ["PROFILE_HZ"])
 def load(name):
     with open(os.path.join(work, name)) as f:
         text = f.read().strip()
@@ -243,83 +286,120 @@ def one(m, k):
                  tcp_pcap_dropped=load(f"stats-tcp-{m}-{k}.json").get("engine", {}).get("pcap_dropped_kernel", 0))
     return r
 
-# Each pass's best round: highest throughput, least CPU per packet; losses
-# are summed over the rounds.
-rows = {}
-for m in ("none", "ebpf", "pcap"):
-    rs = [one(m, k) for k in range(1, rounds + 1)]
-    best = dict(rs[0])
-    for key in ("gbps", "pps", "rpps"):
-        best[key] = max(r[key] for r in rs)
-    for key in ("sys_cpu_mpkt", "fj_cpu_mpkt", "bpf_cpu_mpkt", "sender_cpu_mpkt", "fj_tcp_cpu_s"):
-        best[key] = min(r[key] for r in rs)
-    for key in ("sent", "recorded", "counted_lost", "unaccounted", "samples_lost", "tcp_pcap_dropped"):
-        if key in best:
-            best[key] = sum(r[key] for r in rs)
-    rows[m] = best
-    for k, r in enumerate(rs, 1):
-        print(f"round {k} {m:5}: TCP {r['gbps']:.2f} Gbit/s, UDP {r['pps']:.0f} pps sent, {r['rpps']:.0f} received, "
-              f"CPU s/Mpkt: flowjoy {r['fj_cpu_mpkt']:.3f}, sender {r['sender_cpu_mpkt']:.3f} (eBPF programs {r['bpf_cpu_mpkt']:.3f}), machine {r['sys_cpu_mpkt']:.2f}")
-
-# What an engine costs per packet: flowjoy's own CPU, plus what its hook
-# adds to the sending process (the eBPF programs, libpcap's packet tap and
-# ring copy run there), against the unmonitored sender.
-for m in ("ebpf", "pcap"):
-    rows[m]["hook_cpu_mpkt"] = rows[m]["sender_cpu_mpkt"] - rows["none"]["sender_cpu_mpkt"]
-    rows[m]["engine_cpu_mpkt"] = rows[m]["fj_cpu_mpkt"] + rows[m]["hook_cpu_mpkt"]
-rows["none"].update(hook_cpu_mpkt=0.0, engine_cpu_mpkt=0.0)
-
-n = rows["none"]
-print()
-print("best round of each pass; CPU in seconds per million UDP packets sent (= µs per packet);")
-print("engine = flowjoy + hook (what monitoring adds to the sender's CPU); machine = all cores, other users included")
-print(f"{'pass':6} {'TCP Gbit/s':>10} {'UDP sent pps':>12} {'UDP recv pps':>12} {'engine':>7} {'flowjoy':>8} {'hook':>6} {'eBPF progs':>10} {'machine':>8} {'sent':>9} {'recorded':>9} {'counted lost':>12} {'unaccounted':>11}")
-for m, r in rows.items():
-    extra = ("", "", "") if m == "none" else (r["recorded"], r["counted_lost"], r["unaccounted"])
-    print(f"{m:6} {r['gbps']:10.2f} {r['pps']:12.0f} {r['rpps']:12.0f} {r['engine_cpu_mpkt']:7.3f} {r['fj_cpu_mpkt']:8.3f} {r['hook_cpu_mpkt']:6.3f} "
-          f"{r['bpf_cpu_mpkt']:10.3f} {r['sys_cpu_mpkt']:8.2f} {r['sent']:>9} {extra[0]:>9} {extra[1]:>12} {extra[2]:>11}")
-e, p = rows["ebpf"], rows["pcap"]
 def ratio(a, b):
     return a / b if b > 0 else float("nan")
-# What capture costs the whole machine per packet at the paced rate, over
-# the unmonitored pass: the eBPF programs and the ring-buffer reader, or
-# libpcap's tap, ring copy and reader, wherever they run.
-print()
-paced_rounds = int(os.environ["PACED_ROUNDS"])
-for m in ("none", "ebpf", "pcap"):
-    per = []
-    for k in range(1, paced_rounds + 1):
-        sent = load(f"paced-{m}-{k}.json")["sent"] / 1e6
-        per.append(load(f"paced-busy-{m}-{k}.json")["busy"] / hz / sent)
-    rows[m]["paced_cpu_mpkt"] = sorted(per)[len(per) // 2]
-    print(f"paced UDP, {os.environ['PACED_RATE']} pps, {m:4}: machine CPU s/Mpkt per round " + ", ".join(f"{x:.3f}" for x in per))
-for m in ("ebpf", "pcap"):
-    rows[m]["paced_engine_mpkt"] = rows[m]["paced_cpu_mpkt"] - n["paced_cpu_mpkt"]
-print(f"paced UDP, median round: none {n['paced_cpu_mpkt']:.3f}, eBPF {e['paced_cpu_mpkt']:.3f} ({e['paced_engine_mpkt']:+.3f}), "
-      f"pcap {p['paced_cpu_mpkt']:.3f} ({p['paced_engine_mpkt']:+.3f})")
-print()
-print(f"eBPF TCP throughput / unmonitored:           {ratio(e['gbps'], n['gbps']):.3f}  (target >= 0.95)")
-print(f"eBPF UDP pps sent / unmonitored:             {ratio(e['pps'], n['pps']):.3f}")
-print(f"pcap TCP throughput / unmonitored:           {ratio(p['gbps'], n['gbps']):.3f}")
-print(f"pcap UDP pps sent / unmonitored:             {ratio(p['pps'], n['pps']):.3f}")
-print(f"engine CPU per packet, eBPF / pcap (paced):  {ratio(e['paced_engine_mpkt'], p['paced_engine_mpkt']):.3f}  (target <= 0.2; machine-wide CPU above unmonitored)")
-print(f"engine CPU per packet, eBPF / pcap (flat out): {ratio(e['engine_cpu_mpkt'], p['engine_cpu_mpkt']):.3f}  (flowjoy + what the sender loses; noisy)")
-print(f"flowjoy process CPU per packet, eBPF / pcap: {ratio(e['fj_cpu_mpkt'], p['fj_cpu_mpkt']):.3f}")
-print(f"flowjoy CPU during TCP, s: eBPF {e['fj_tcp_cpu_s']:.2f}, pcap {p['fj_tcp_cpu_s']:.2f}; libpcap drops during TCP {p['tcp_pcap_dropped']}")
-print(f"unaccounted packets: eBPF {e['unaccounted']}, pcap {p['unaccounted']} (target 0); samples lost (eBPF) {e['samples_lost']}")
 
-fl, st, rss = load("flood.json"), load("stats-flood.json"), load("flood-rss.json")
-with open(os.path.join(work, "flood-records")) as f:
-    records = int(f.read().strip() or 0)
-eng = st.get("engine", {})
-fails = eng.get("insert_failures", 0)
-lost = eng.get("samples_lost", 0)
-print()
-print(f"flood: {fl['flows']} flows sent in {fl['seconds']:.1f}s ({fl['flows']/fl['seconds']:.0f}/s), {fl['failed']} send failures")
-print(f"flood: flowjoy RSS {rss['rss_start_kb']/1024:.1f} MiB at start, peak {rss['rss_peak_kb']/1024:.1f} MiB")
-print(f"flood: {records} records of flood flows, kernel evictions {eng.get('flows_evicted', 0)}, userspace evictions {st.get('evicted', 0)}, "
-      f"insert failures {fails}, samples lost {eng.get('samples_lost', 0)}")
-# A packet that finds the kernel map full goes up as a sample (counted in
-# insert failures); only a lost sample can lose a flow, and it is counted.
-print(f"flood: flows sent - records - samples lost = {fl['flows'] - records - lost} (<= 0: every flow is in a record or a counted loss)")
+if rounds > 0:
+    # Each pass's best round: highest throughput, least CPU per packet; losses
+    # are summed over the rounds.
+    rows = {}
+    for m in ("none", "ebpf", "pcap"):
+        rs = [one(m, k) for k in range(1, rounds + 1)]
+        best = dict(rs[0])
+        for key in ("gbps", "pps", "rpps"):
+            best[key] = max(r[key] for r in rs)
+        for key in ("sys_cpu_mpkt", "fj_cpu_mpkt", "bpf_cpu_mpkt", "sender_cpu_mpkt", "fj_tcp_cpu_s"):
+            best[key] = min(r[key] for r in rs)
+        for key in ("sent", "recorded", "counted_lost", "unaccounted", "samples_lost", "tcp_pcap_dropped"):
+            if key in best:
+                best[key] = sum(r[key] for r in rs)
+        rows[m] = best
+        for k, r in enumerate(rs, 1):
+            print(f"round {k} {m:5}: TCP {r['gbps']:.2f} Gbit/s, UDP {r['pps']:.0f} pps sent, {r['rpps']:.0f} received, "
+                  f"CPU s/Mpkt: flowjoy {r['fj_cpu_mpkt']:.3f}, sender {r['sender_cpu_mpkt']:.3f} (eBPF programs {r['bpf_cpu_mpkt']:.3f}), machine {r['sys_cpu_mpkt']:.2f}")
+
+    # What an engine costs per packet: flowjoy's own CPU, plus what its hook
+    # adds to the sending process (the eBPF programs, libpcap's packet tap and
+    # ring copy run there), against the unmonitored sender.
+    for m in ("ebpf", "pcap"):
+        rows[m]["hook_cpu_mpkt"] = rows[m]["sender_cpu_mpkt"] - rows["none"]["sender_cpu_mpkt"]
+        rows[m]["engine_cpu_mpkt"] = rows[m]["fj_cpu_mpkt"] + rows[m]["hook_cpu_mpkt"]
+    rows["none"].update(hook_cpu_mpkt=0.0, engine_cpu_mpkt=0.0)
+
+    n = rows["none"]
+    print()
+    print("best round of each pass; CPU in seconds per million UDP packets sent (= µs per packet);")
+    print("engine = flowjoy + hook (what monitoring adds to the sender's CPU); machine = all cores, other users included")
+    print(f"{'pass':6} {'TCP Gbit/s':>10} {'UDP sent pps':>12} {'UDP recv pps':>12} {'engine':>7} {'flowjoy':>8} {'hook':>6} {'eBPF progs':>10} {'machine':>8} {'sent':>9} {'recorded':>9} {'counted lost':>12} {'unaccounted':>11}")
+    for m, r in rows.items():
+        extra = ("", "", "") if m == "none" else (r["recorded"], r["counted_lost"], r["unaccounted"])
+        print(f"{m:6} {r['gbps']:10.2f} {r['pps']:12.0f} {r['rpps']:12.0f} {r['engine_cpu_mpkt']:7.3f} {r['fj_cpu_mpkt']:8.3f} {r['hook_cpu_mpkt']:6.3f} "
+              f"{r['bpf_cpu_mpkt']:10.3f} {r['sys_cpu_mpkt']:8.2f} {r['sent']:>9} {extra[0]:>9} {extra[1]:>12} {extra[2]:>11}")
+    e, p = rows["ebpf"], rows["pcap"]
+    print()
+    print(f"eBPF TCP throughput / unmonitored:           {ratio(e['gbps'], n['gbps']):.3f}  (target >= 0.95)")
+    print(f"eBPF UDP pps sent / unmonitored:             {ratio(e['pps'], n['pps']):.3f}")
+    print(f"pcap TCP throughput / unmonitored:           {ratio(p['gbps'], n['gbps']):.3f}")
+    print(f"pcap UDP pps sent / unmonitored:             {ratio(p['pps'], n['pps']):.3f}")
+    print(f"engine CPU per packet, eBPF / pcap (flat out): {ratio(e['engine_cpu_mpkt'], p['engine_cpu_mpkt']):.3f}  (flowjoy + what the sender loses; noisy)")
+    print(f"flowjoy process CPU per packet, eBPF / pcap: {ratio(e['fj_cpu_mpkt'], p['fj_cpu_mpkt']):.3f}")
+    print(f"flowjoy CPU during TCP, s: eBPF {e['fj_tcp_cpu_s']:.2f}, pcap {p['fj_tcp_cpu_s']:.2f}; libpcap drops during TCP {p['tcp_pcap_dropped']}")
+    print(f"unaccounted packets: eBPF {e['unaccounted']}, pcap {p['unaccounted']} (target 0); samples lost (eBPF) {e['samples_lost']}")
+
+
+paced = {}
+if paced_rounds > 0:
+    # What capture costs the whole machine per packet at the paced rate, over
+    # the unmonitored pass: the eBPF programs and the ring-buffer reader, or
+    # libpcap's tap, ring copy and reader, wherever they run.
+    print()
+    for m in ("none", "ebpf", "pcap"):
+        per = []
+        for k in range(1, paced_rounds + 1):
+            sent = load(f"paced-{m}-{k}.json")["sent"] / 1e6
+            per.append(load(f"paced-busy-{m}-{k}.json")["busy"] / hz / sent)
+        paced[m] = sorted(per)[len(per) // 2]
+        print(f"paced UDP, {os.environ['PACED_RATE']} pps, {m:4}: machine CPU s/Mpkt per round " + ", ".join(f"{x:.3f}" for x in per))
+    for m in ("ebpf", "pcap"):
+        paced[m + "_engine"] = paced[m] - paced["none"]
+    print(f"paced UDP, median round: none {paced['none']:.3f}, eBPF {paced['ebpf']:.3f} ({paced['ebpf_engine']:+.3f}), "
+          f"pcap {paced['pcap']:.3f} ({paced['pcap_engine']:+.3f})")
+    print(f"engine CPU per packet, eBPF / pcap (paced):  {ratio(paced['ebpf_engine'], paced['pcap_engine']):.3f}  (machine-wide CPU above unmonitored; noisy)")
+
+if profile_rounds > 0:
+    # The profiled rounds: samples of the flowjoy process and samples inside
+    # the engine's kernel hook, in µs per packet sent. Each engine's median round.
+    def hook(m, frames):
+        if m == "ebpf":
+            return any(f.startswith("bpf_prog_") and "_fj_" in f for f in frames)
+        return any(f in ("dev_queue_xmit_nit", "tpacket_rcv", "packet_rcv") for f in frames)
+
+    def profiled(m, k):
+        sent = load(f"profile-{m}-{k}.json")["sent"]
+        fj = kernel = 0
+        with open(os.path.join(work, f"profile-{m}-{k}.stacks")) as f:
+            for line in f:
+                who, *frames = line.split()
+                if who == "flowjoy":
+                    fj += 1
+                elif hook(m, frames):
+                    kernel += 1
+        us = 1e6 / prof_hz / sent
+        return fj * us, kernel * us
+
+    print()
+    prof = {}
+    for m in ("ebpf", "pcap"):
+        rs = [profiled(m, k) for k in range(1, profile_rounds + 1)]
+        for k, (fj, kernel) in enumerate(rs, 1):
+            print(f"profiled round {k} {m:4}: flowjoy {fj:.3f} µs/pkt + kernel hook {kernel:.3f} µs/pkt = {fj + kernel:.3f}")
+        prof[m] = sorted(fj + kernel for fj, kernel in rs)[(len(rs) - 1) // 2]
+    print(f"engine CPU per packet, eBPF / pcap (profiled, median): {prof['ebpf']:.3f} / {prof['pcap']:.3f} µs = "
+          f"{ratio(prof['ebpf'], prof['pcap']):.3f}  (target <= 0.2)")
+
+if int(os.environ["FLOOD_SECS"]) > 0:
+    fl, st, rss = load("flood.json"), load("stats-flood.json"), load("flood-rss.json")
+    with open(os.path.join(work, "flood-records")) as f:
+        records = int(f.read().strip() or 0)
+    eng = st.get("engine", {})
+    fails = eng.get("insert_failures", 0)
+    lost = eng.get("samples_lost", 0)
+    print()
+    print(f"flood: {fl['flows']} flows sent in {fl['seconds']:.1f}s ({fl['flows']/fl['seconds']:.0f}/s), {fl['failed']} send failures")
+    print(f"flood: flowjoy RSS {rss['rss_start_kb']/1024:.1f} MiB at start, peak {rss['rss_peak_kb']/1024:.1f} MiB")
+    print(f"flood: {records} records of flood flows, kernel evictions {eng.get('flows_evicted', 0)}, userspace evictions {st.get('evicted', 0)}, "
+          f"insert failures {fails}, samples lost {eng.get('samples_lost', 0)}")
+    # A packet that finds the kernel map full goes up as a sample (counted in
+    # insert failures); only a lost sample can lose a flow, and it is counted.
+    print(f"flood: flows sent - records - samples lost = {fl['flows'] - records - lost} (<= 0: every flow is in a record or a counted loss)")
 EOF
