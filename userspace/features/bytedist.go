@@ -192,10 +192,51 @@ type Summary struct {
 	Mean, Std, Ent float64
 }
 
-// Summarize fills s.
+// Summarize fills s: one pass over the counts for the mean, one for the
+// standard deviation and the entropy together. Every float is the one
+// Mean, Std and Entropy compute (TestByteDistWidths checks the bits):
+//   - the mean's sum of value·count is an integer below 2^40 (counts are
+//     below 2^32), so summing in integers loses nothing that a float sum
+//     of the same terms would keep;
+//   - zero counts are skipped: their std term is +0, which leaves the
+//     non-negative sum as it was, and entropy skips them already;
+//   - each float sum adds its terms in the same order as alone.
 func (d *ByteDist) Summarize(s *Summary) {
 	s.Counts = d.Counts()
-	s.Mean = mean(&s.Counts, d.Bytes)
-	s.Std = std(&s.Counts, d.Bytes, s.Mean)
-	s.Ent = entropy(&s.Counts, d.Bytes)
+	s.Mean, s.Std, s.Ent = 0, 0, 0
+	if d.Bytes == 0 {
+		return
+	}
+	var sum uint64
+	for v, k := range s.Counts {
+		sum += uint64(v) * uint64(k)
+	}
+	n := float64(d.Bytes)
+	m := float64(sum) / n
+	s.Mean = m
+	var ss, h float64
+	var memo [64]float64
+	var known uint64
+	for v, k := range s.Counts {
+		if k == 0 {
+			continue
+		}
+		dv := float64(v) - m
+		ss += dv * dv * float64(k)
+		if k < uint32(len(memo)) {
+			if known&(1<<k) == 0 {
+				p := float64(k) / n
+				memo[k] = p * math.Log2(p)
+				known |= 1 << k
+			}
+			h -= memo[k]
+			continue
+		}
+		p := float64(k) / n
+		h -= p * math.Log2(p)
+	}
+	if d.Bytes >= 2 {
+		s.Std = math.Sqrt(ss / float64(d.Bytes-1))
+	}
+	s.Ent = h
 }

@@ -179,17 +179,18 @@ func TestByteDistStatistics(t *testing.T) {
 }
 
 // TestPutCountIsDecimal compares the byte_dist count writer with
-// strconv over the values where its table and its fallback meet.
+// strconv (and its comma) over the values where its table and its
+// fallback meet.
 func TestPutCountIsDecimal(t *testing.T) {
 	for _, c := range []uint32{0, 1, 9, 10, 11, 42, 99, 100, 101, 509, 990, 999, 1000, 1001, 65535, 1 << 31, math.MaxUint32} {
-		var b [10]byte
-		if got, want := string(b[:putCount(b[:], c)]), strconv.FormatUint(uint64(c), 10); got != want {
+		var b [11]byte
+		if got, want := string(b[:putCount(b[:], c)]), strconv.FormatUint(uint64(c), 10)+","; got != want {
 			t.Errorf("putCount(%d) = %q, want %q", c, got, want)
 		}
 	}
 	for c := uint32(0); c < 5000; c++ {
-		var b [10]byte
-		if got, want := string(b[:putCount(b[:], c)]), strconv.FormatUint(uint64(c), 10); got != want {
+		var b [11]byte
+		if got, want := string(b[:putCount(b[:], c)]), strconv.FormatUint(uint64(c), 10)+","; got != want {
 			t.Fatalf("putCount(%d) = %q, want %q", c, got, want)
 		}
 	}
