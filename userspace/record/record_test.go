@@ -165,9 +165,11 @@ func TestByteDistStatistics(t *testing.T) {
 		p := c / float64(len(data))
 		h -= p * math.Log2(p)
 	}
-	if d.Bytes != uint64(len(data)) || math.Abs(d.Mean()-mean) > 1e-9 ||
-		math.Abs(d.Std()-math.Sqrt(sq/float64(len(data)-1))) > 1e-9 || math.Abs(d.Entropy()-h) > 1e-9 {
-		t.Errorf("bytes %d mean %v std %v entropy %v; want %d %v %v %v", d.Bytes, d.Mean(), d.Std(), d.Entropy(),
+	var s features.Summary
+	d.Summarize(&s)
+	if d.Bytes != uint64(len(data)) || math.Abs(s.Mean-mean) > 1e-9 ||
+		math.Abs(s.Std-math.Sqrt(sq/float64(len(data)-1))) > 1e-9 || math.Abs(s.Ent-h) > 1e-9 {
+		t.Errorf("bytes %d mean %v std %v entropy %v; want %d %v %v %v", d.Bytes, s.Mean, s.Std, s.Ent,
 			len(data), mean, math.Sqrt(sq/float64(len(data)-1)), h)
 	}
 	var capped features.ByteDist
