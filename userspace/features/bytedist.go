@@ -111,65 +111,49 @@ func (d *ByteDist) Counts() (c [256]uint32) {
 	return c
 }
 
-// Mean is the mean byte value.
-func (d *ByteDist) Mean() float64 {
-	c := d.Counts()
-	return mean(&c, d.Bytes)
+// Summary is everything the record says about a byte distribution,
+// computed from one copy of the counts.
+type Summary struct {
+	Counts         [256]uint32
+	Mean, Std, Ent float64
 }
 
-func mean(c *[256]uint32, bytes uint64) float64 {
-	if bytes == 0 {
-		return 0
+// Summarize fills s: the mean byte value, the sample standard deviation
+// (n-1 in the denominator, as Joy; 0 for fewer than two bytes) and the
+// Shannon entropy in bits per byte. One pass over the counts gives the
+// mean, one the standard deviation and the entropy together; every float
+// has the bits of the textbook float loops (TestByteDistWidths):
+//   - the mean's sum of value·count is an integer below 2^40 (counts are
+//     below 2^32), so summing in integers loses nothing that a float sum
+//     of the same terms would keep;
+//   - zero counts are skipped: their std term is +0, which leaves the
+//     non-negative sum as it was, and the entropy has no term for them;
+//   - the float sums add their terms in value order, as the loops do;
+//   - small counts repeat within a histogram (a flow's few hundred bytes
+//     spread over 256 values): each entropy term p·log2(p) of a count
+//     below len(memo) is computed once.
+func (d *ByteDist) Summarize(s *Summary) {
+	s.Counts = d.Counts()
+	s.Mean, s.Std, s.Ent = 0, 0, 0
+	if d.Bytes == 0 {
+		return
 	}
-	var sum float64
-	for v, n := range c {
-		sum += float64(v) * float64(n)
+	var sum uint64
+	for v, k := range s.Counts {
+		sum += uint64(v) * uint64(k)
 	}
-	return sum / float64(bytes)
-}
-
-// Std is the sample standard deviation of the byte values (n-1 in the
-// denominator, as Joy), 0 for fewer than two bytes.
-func (d *ByteDist) Std() float64 {
-	c := d.Counts()
-	return std(&c, d.Bytes, mean(&c, d.Bytes))
-}
-
-// std takes the mean m of the same counts.
-func std(c *[256]uint32, bytes uint64, m float64) float64 {
-	if bytes < 2 {
-		return 0
-	}
-	var ss float64
-	for v, n := range c {
-		dv := float64(v) - m
-		ss += dv * dv * float64(n)
-	}
-	return math.Sqrt(ss / float64(bytes-1))
-}
-
-// Entropy is the Shannon entropy of the byte values in bits per byte.
-func (d *ByteDist) Entropy() float64 {
-	c := d.Counts()
-	return entropy(&c, d.Bytes)
-}
-
-func entropy(c *[256]uint32, bytes uint64) float64 {
-	if bytes == 0 {
-		return 0
-	}
-	n := float64(bytes)
-	var h float64
-	// Small counts repeat within a histogram (a flow's few hundred bytes
-	// spread over 256 values): each term p·log2(p) of a count below
-	// len(memo) is computed once per call. The same operations in the
-	// same order give the same bits, so the entropy is unchanged.
+	n := float64(d.Bytes)
+	m := float64(sum) / n
+	s.Mean = m
+	var ss, h float64
 	var memo [64]float64
 	var known uint64
-	for _, k := range c {
+	for v, k := range s.Counts {
 		if k == 0 {
 			continue
 		}
+		dv := float64(v) - m
+		ss += dv * dv * float64(k)
 		if k < uint32(len(memo)) {
 			if known&(1<<k) == 0 {
 				p := float64(k) / n
@@ -182,20 +166,8 @@ func entropy(c *[256]uint32, bytes uint64) float64 {
 		p := float64(k) / n
 		h -= p * math.Log2(p)
 	}
-	return h
-}
-
-// Summary is everything the record says about a byte distribution,
-// computed from one copy of the counts.
-type Summary struct {
-	Counts         [256]uint32
-	Mean, Std, Ent float64
-}
-
-// Summarize fills s.
-func (d *ByteDist) Summarize(s *Summary) {
-	s.Counts = d.Counts()
-	s.Mean = mean(&s.Counts, d.Bytes)
-	s.Std = std(&s.Counts, d.Bytes, s.Mean)
-	s.Ent = entropy(&s.Counts, d.Bytes)
+	if d.Bytes >= 2 {
+		s.Std = math.Sqrt(ss / float64(d.Bytes-1))
+	}
+	s.Ent = h
 }

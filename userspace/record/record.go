@@ -10,6 +10,7 @@ package record
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"net/netip"
 	"slices"
@@ -275,17 +276,16 @@ func appendByteDist(dst []byte, d *features.ByteDist) []byte {
 	var s features.Summary
 	d.Summarize(&s)
 	dst = append(dst, `,"byte_dist":[`...)
-	// 256 counts per record with payload: most are below 1000, written
-	// from a table of two-digit pairs into room made once (a count is at
-	// most 10 digits and a comma), rather than appended by strconv.
+	// 256 counts per record with payload: most are below 1000 and are
+	// written as one 8-byte store from a table, into room made once (a
+	// count is at most 10 digits and a comma, and the table's store needs
+	// 8 bytes of room).
 	n := len(dst)
 	dst = slices.Grow(dst, 256*11)[:n+256*11]
 	for _, c := range s.Counts {
 		n += putCount(dst[n:], c)
-		dst[n] = ','
-		n++
 	}
-	dst = dst[:n-1]
+	dst = dst[:n-1] // the last comma
 	dst = append(dst, ']')
 	dst = appendFloatKey(dst, "byte_dist_mean", s.Mean)
 	dst = appendFloatKey(dst, "byte_dist_std", s.Std)
@@ -294,34 +294,32 @@ func appendByteDist(dst []byte, d *features.ByteDist) []byte {
 	return appendFloatKey(dst, "total_entropy", s.Ent*float64(d.Bytes))
 }
 
-// pairs holds "00" to "99".
-const pairs = "00010203040506070809" +
-	"10111213141516171819" +
-	"20212223242526272829" +
-	"30313233343536373839" +
-	"40414243444546474849" +
-	"50515253545556575859" +
-	"60616263646566676869" +
-	"70717273747576777879" +
-	"80818283848586878889" +
-	"90919293949596979899"
-
-// putCount writes c in decimal at the start of b (which has room for
-// 10 digits), as strconv.AppendUint does, and returns its length.
-func putCount(b []byte, c uint32) int {
-	switch {
-	case c < 10:
-		b[0] = byte('0' + c)
-		return 1
-	case c < 100:
-		b[0], b[1] = pairs[2*c], pairs[2*c+1]
-		return 2
-	case c < 1000:
-		lo := c % 100
-		b[0], b[1], b[2] = byte('0'+c/100), pairs[2*lo], pairs[2*lo+1]
-		return 3
+// countText[c] is c < 1000 in decimal followed by a comma, little-endian
+// in the low bytes, with the text's length in the top byte.
+var countText = func() (t [1000]uint64) {
+	for c := range t {
+		b := strconv.AppendUint(nil, uint64(c), 10)
+		b = append(b, ',')
+		var e uint64
+		for i, x := range b {
+			e |= uint64(x) << (8 * i)
+		}
+		t[c] = e | uint64(len(b))<<56
 	}
-	return copy(b, strconv.AppendUint(b[:0:10], uint64(c), 10))
+	return t
+}()
+
+// putCount writes c in decimal and a comma at the start of b (which has
+// room for 11 bytes), as strconv.AppendUint does, and returns the length.
+func putCount(b []byte, c uint32) int {
+	if c < uint32(len(countText)) {
+		e := countText[c]
+		binary.LittleEndian.PutUint64(b[:8], e)
+		return int(e >> 56)
+	}
+	n := len(strconv.AppendUint(b[:0:10], uint64(c), 10))
+	b[n] = ','
+	return n + 1
 }
 
 func appendIP(dst []byte, f *features.Flow, out, in flow.Side) []byte {

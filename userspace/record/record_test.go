@@ -165,9 +165,11 @@ func TestByteDistStatistics(t *testing.T) {
 		p := c / float64(len(data))
 		h -= p * math.Log2(p)
 	}
-	if d.Bytes != uint64(len(data)) || math.Abs(d.Mean()-mean) > 1e-9 ||
-		math.Abs(d.Std()-math.Sqrt(sq/float64(len(data)-1))) > 1e-9 || math.Abs(d.Entropy()-h) > 1e-9 {
-		t.Errorf("bytes %d mean %v std %v entropy %v; want %d %v %v %v", d.Bytes, d.Mean(), d.Std(), d.Entropy(),
+	var s features.Summary
+	d.Summarize(&s)
+	if d.Bytes != uint64(len(data)) || math.Abs(s.Mean-mean) > 1e-9 ||
+		math.Abs(s.Std-math.Sqrt(sq/float64(len(data)-1))) > 1e-9 || math.Abs(s.Ent-h) > 1e-9 {
+		t.Errorf("bytes %d mean %v std %v entropy %v; want %d %v %v %v", d.Bytes, s.Mean, s.Std, s.Ent,
 			len(data), mean, math.Sqrt(sq/float64(len(data)-1)), h)
 	}
 	var capped features.ByteDist
@@ -179,17 +181,18 @@ func TestByteDistStatistics(t *testing.T) {
 }
 
 // TestPutCountIsDecimal compares the byte_dist count writer with
-// strconv over the values where its table and its fallback meet.
+// strconv (and its comma) over the values where its table and its
+// fallback meet.
 func TestPutCountIsDecimal(t *testing.T) {
 	for _, c := range []uint32{0, 1, 9, 10, 11, 42, 99, 100, 101, 509, 990, 999, 1000, 1001, 65535, 1 << 31, math.MaxUint32} {
-		var b [10]byte
-		if got, want := string(b[:putCount(b[:], c)]), strconv.FormatUint(uint64(c), 10); got != want {
+		var b [11]byte
+		if got, want := string(b[:putCount(b[:], c)]), strconv.FormatUint(uint64(c), 10)+","; got != want {
 			t.Errorf("putCount(%d) = %q, want %q", c, got, want)
 		}
 	}
 	for c := uint32(0); c < 5000; c++ {
-		var b [10]byte
-		if got, want := string(b[:putCount(b[:], c)]), strconv.FormatUint(uint64(c), 10); got != want {
+		var b [11]byte
+		if got, want := string(b[:putCount(b[:], c)]), strconv.FormatUint(uint64(c), 10)+","; got != want {
 			t.Fatalf("putCount(%d) = %q, want %q", c, got, want)
 		}
 	}

@@ -1,7 +1,6 @@
 package dns
 
 import (
-	"encoding/hex"
 	"strconv"
 	"strings"
 
@@ -78,102 +77,102 @@ func (m Message) MarshalJSON() ([]byte, error) {
 }
 
 func (m *Message) appendJSON(b []byte) []byte {
-	w := objWriter{b: append(b, '{')}
+	w := jsontext.ObjectWriter{B: append(b, '{')}
 	if m.Dir == proto.Out {
-		w.str("dir", ">")
+		w.Wire("dir", ">")
 	} else {
-		w.str("dir", "<")
+		w.Wire("dir", "<")
 	}
-	w.uint("id", uint64(m.ID))
+	w.Uint("id", uint64(m.ID))
 	if len(m.Questions) > 0 {
 		q := m.Questions[0]
 		if m.Response {
-			w.wire("rn", q.Name)
+			w.Wire("rn", q.Name)
 		} else {
-			w.wire("qn", q.Name)
+			w.Wire("qn", q.Name)
 		}
-		w.uint("qtype", uint64(q.Type))
+		w.Uint("qtype", uint64(q.Type))
 		if q.Class != classIN {
-			w.uint("qclass", uint64(q.Class))
+			w.Uint("qclass", uint64(q.Class))
 		}
 		if len(m.Questions) > 1 {
-			w.key("extra_questions")
-			w.b = append(w.b, '[')
+			w.Key("extra_questions")
+			w.B = append(w.B, '[')
 			for i, q := range m.Questions[1:] {
 				if i > 0 {
-					w.b = append(w.b, ',')
+					w.B = append(w.B, ',')
 				}
-				qw := objWriter{b: append(w.b, '{')}
-				qw.wire("name", q.Name)
-				qw.uint("qtype", uint64(q.Type))
+				qw := jsontext.ObjectWriter{B: append(w.B, '{')}
+				qw.Wire("name", q.Name)
+				qw.Uint("qtype", uint64(q.Type))
 				if q.Class != classIN {
-					qw.uint("qclass", uint64(q.Class))
+					qw.Uint("qclass", uint64(q.Class))
 				}
-				w.b = append(qw.b, '}')
+				w.B = append(qw.B, '}')
 			}
-			w.b = append(w.b, ']')
+			w.B = append(w.B, ']')
 		}
 	}
 	if m.OmittedQuestions > 0 {
-		w.uint("questions_omitted", uint64(m.OmittedQuestions))
+		w.Uint("questions_omitted", uint64(m.OmittedQuestions))
 	}
-	w.uint("rc", uint64(m.RCode))
+	w.Uint("rc", uint64(m.RCode))
 	if m.Opcode != 0 {
-		w.uint("opcode", uint64(m.Opcode))
+		w.Uint("opcode", uint64(m.Opcode))
 	}
 	if m.Authoritative {
-		w.bool("aa", true)
+		w.Bool("aa", true)
 	}
 	if m.Truncated {
-		w.bool("tc", true)
+		w.Bool("tc", true)
 	}
-	w.key("rr")
-	w.b = append(w.b, '[')
+	w.Key("rr")
+	w.B = append(w.B, '[')
 	for i := range m.Records {
 		if i > 0 {
-			w.b = append(w.b, ',')
+			w.B = append(w.B, ',')
 		}
-		w.b = m.Records[i].appendJSON(w.b, m.Opcode == OpcodeUpdate)
+		w.B = m.Records[i].appendJSON(w.B, m.Opcode == OpcodeUpdate)
 	}
-	w.b = append(w.b, ']')
+	w.B = append(w.B, ']')
 	if m.OmittedRecords > 0 {
-		w.uint("rr_omitted", uint64(m.OmittedRecords))
+		w.Uint("rr_omitted", uint64(m.OmittedRecords))
 	}
 	if e := m.EDNS; e != nil {
-		w.key("edns")
-		ew := objWriter{b: append(w.b, '{')}
-		ew.uint("udp_size", uint64(e.UDPSize))
-		ew.uint("version", uint64(e.Version))
-		ew.bool("do", e.DO)
-		ew.uint("ext_rcode", uint64(e.ExtRCode))
+		w.Key("edns")
+		ew := jsontext.ObjectWriter{B: append(w.B, '{')}
+		ew.Uint("udp_size", uint64(e.UDPSize))
+		ew.Uint("version", uint64(e.Version))
+		ew.Bool("do", e.DO)
+		ew.Uint("ext_rcode", uint64(e.ExtRCode))
 		if len(e.Options) > 0 {
-			ew.key("options")
-			ew.b = append(ew.b, '[')
+			ew.Key("options")
+			ew.B = append(ew.B, '[')
 			for i, o := range e.Options {
 				if i > 0 {
-					ew.b = append(ew.b, ',')
+					ew.B = append(ew.B, ',')
 				}
-				ow := objWriter{b: append(ew.b, '{')}
-				ow.uint("code", uint64(o.Code))
-				ow.uint("len", uint64(o.Len))
-				ow.hex("data", o.Data)
-				ew.b = append(ow.b, '}')
+				ow := jsontext.ObjectWriter{B: append(ew.B, '{')}
+				ow.Uint("code", uint64(o.Code))
+				ow.Uint("len", uint64(o.Len))
+				ow.Hex("data", o.Data)
+				ew.B = append(ow.B, '}')
 			}
-			ew.b = append(ew.b, ']')
+			ew.B = append(ew.B, ']')
 		}
 		if e.Err != "" {
-			ew.str("error", e.Err)
+			ew.Wire("error", e.Err)
 		}
-		w.b = append(ew.b, '}')
+		w.B = append(ew.B, '}')
 	}
 	if m.CaptureTruncated {
-		w.bool("capture_truncated", true)
+		w.Bool("capture_truncated", true)
 	}
 	if m.Err != "" {
-		w.uint("malformed", uint64(m.Unparsed))
-		w.str("error", m.Err)
+		w.Uint("malformed", uint64(m.Unparsed))
+		w.Wire("error", m.Err)
 	}
-	return append(w.b, '}')
+	return append(w.B, '}')
 }
 
 // MarshalJSON writes one record object as described on Messages.
@@ -184,117 +183,71 @@ func (r Record) MarshalJSON() ([]byte, error) {
 // appendJSON writes the record; update selects the section names of an
 // UPDATE message.
 func (r *Record) appendJSON(b []byte, update bool) []byte {
-	w := objWriter{b: append(b, '{')}
-	w.wire("name", r.Name)
+	w := jsontext.ObjectWriter{B: append(b, '{')}
+	w.Wire("name", r.Name)
 	if update {
-		w.str("section", r.Section.updateName())
+		w.Wire("section", r.Section.updateName())
 	} else {
-		w.str("section", r.Section.String())
+		w.Wire("section", r.Section.String())
 	}
 	switch t := r.Type; {
 	case r.Malformed:
-		w.uint("type", uint64(t))
-		w.uint("rdlength", uint64(r.RDLength))
-		w.hex("rdata", r.RData)
-		w.bool("malformed", true)
+		w.Uint("type", uint64(t))
+		w.Uint("rdlength", uint64(r.RDLength))
+		w.Hex("rdata", r.RData)
+		w.Bool("malformed", true)
 	case t == TypeA:
-		w.str("a", r.Addr.String())
+		w.Wire("a", r.Addr.String())
 	case t == TypeAAAA:
-		w.str("aaaa", r.Addr.String())
+		w.Wire("aaaa", r.Addr.String())
 	case t == TypeNS:
-		w.wire("ns", r.Target)
+		w.Wire("ns", r.Target)
 	case t == TypeCNAME:
-		w.wire("cname", r.Target)
+		w.Wire("cname", r.Target)
 	case t == TypePTR:
-		w.wire("ptr", r.Target)
+		w.Wire("ptr", r.Target)
 	case t == TypeDNAME:
-		w.wire("dname", r.Target)
+		w.Wire("dname", r.Target)
 	case t == TypeMX:
-		w.wire("mx", r.Target)
-		w.uint("pref", uint64(r.Pref))
+		w.Wire("mx", r.Target)
+		w.Uint("pref", uint64(r.Pref))
 	case t == TypeSRV:
-		w.wire("srv", r.Target)
-		w.uint("priority", uint64(r.Pref))
-		w.uint("weight", uint64(r.Weight))
-		w.uint("port", uint64(r.Port))
+		w.Wire("srv", r.Target)
+		w.Uint("priority", uint64(r.Pref))
+		w.Uint("weight", uint64(r.Weight))
+		w.Uint("port", uint64(r.Port))
 	case t == TypeSOA && r.SOA != nil:
-		w.wire("soa", r.Target)
-		w.wire("rname", r.SOA.RName)
-		w.uint("serial", uint64(r.SOA.Serial))
-		w.uint("refresh", uint64(r.SOA.Refresh))
-		w.uint("retry", uint64(r.SOA.Retry))
-		w.uint("expire", uint64(r.SOA.Expire))
-		w.uint("minimum", uint64(r.SOA.Minimum))
+		w.Wire("soa", r.Target)
+		w.Wire("rname", r.SOA.RName)
+		w.Uint("serial", uint64(r.SOA.Serial))
+		w.Uint("refresh", uint64(r.SOA.Refresh))
+		w.Uint("retry", uint64(r.SOA.Retry))
+		w.Uint("expire", uint64(r.SOA.Expire))
+		w.Uint("minimum", uint64(r.SOA.Minimum))
 	case t == TypeTXT:
-		w.wire("txt", strings.Join(r.Strings, ""))
+		w.Wire("txt", strings.Join(r.Strings, ""))
 		if len(r.Strings) > 1 {
-			w.key("txt_strings")
-			w.b = append(w.b, '[')
+			w.Key("txt_strings")
+			w.B = append(w.B, '[')
 			for i, s := range r.Strings {
 				if i > 0 {
-					w.b = append(w.b, ',')
+					w.B = append(w.B, ',')
 				}
-				w.b = jsontext.Append(w.b, s)
+				w.B = jsontext.Append(w.B, s)
 			}
-			w.b = append(w.b, ']')
+			w.B = append(w.B, ']')
 		}
 	default:
-		w.uint("type", uint64(t))
-		w.uint("rdlength", uint64(r.RDLength))
-		w.hex("rdata", r.RData)
+		w.Uint("type", uint64(t))
+		w.Uint("rdlength", uint64(r.RDLength))
+		w.Hex("rdata", r.RData)
 	}
-	w.uint("ttl", uint64(r.TTL))
+	w.Uint("ttl", uint64(r.TTL))
 	if r.Class != classIN {
-		w.uint("class", uint64(r.Class))
+		w.Uint("class", uint64(r.Class))
 	}
 	if r.RDataTruncated {
-		w.bool("rdata_truncated", true)
+		w.Bool("rdata_truncated", true)
 	}
-	return append(w.b, '}')
-}
-
-// objWriter appends the members of one JSON object, managing the commas.
-// Keys are constants of this package and need no escaping.
-type objWriter struct {
-	b []byte
-	n int
-}
-
-func (w *objWriter) key(k string) {
-	if w.n > 0 {
-		w.b = append(w.b, ',')
-	}
-	w.n++
-	w.b = append(w.b, '"')
-	w.b = append(w.b, k...)
-	w.b = append(w.b, '"', ':')
-}
-
-// str writes a value this package produced (ASCII).
-func (w *objWriter) str(k, v string) {
-	w.key(k)
-	w.b = jsontext.Append(w.b, v)
-}
-
-// wire writes a value that came from the wire, keeping every byte.
-func (w *objWriter) wire(k, v string) {
-	w.key(k)
-	w.b = jsontext.Append(w.b, v)
-}
-
-func (w *objWriter) uint(k string, v uint64) {
-	w.key(k)
-	w.b = strconv.AppendUint(w.b, v, 10)
-}
-
-func (w *objWriter) bool(k string, v bool) {
-	w.key(k)
-	w.b = strconv.AppendBool(w.b, v)
-}
-
-func (w *objWriter) hex(k string, v []byte) {
-	w.key(k)
-	w.b = append(w.b, '"')
-	w.b = hex.AppendEncode(w.b, v)
-	w.b = append(w.b, '"')
+	return append(w.B, '}')
 }

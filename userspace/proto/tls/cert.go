@@ -83,16 +83,6 @@ type Attribute struct {
 	Value jsontext.WireString
 }
 
-// MarshalJSON implements json.Marshaler.
-func (a Attribute) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, len(a.Name)+len(a.Value)+8)
-	b = append(b, '{')
-	b = jsontext.Append(b, a.Name)
-	b = append(b, ':')
-	b = jsontext.Append(b, string(a.Value))
-	return append(b, '}'), nil
-}
-
 // parseCertificate reads one DER certificate: crypto/x509 judges it and
 // parses its key; the fields are read from the DER itself (see
 // Certificate).

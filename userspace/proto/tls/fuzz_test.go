@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 
+	"github.com/flowjoy/flowjoy/userspace/jsontext"
 	"github.com/flowjoy/flowjoy/userspace/proto"
 	"github.com/flowjoy/flowjoy/userspace/proto/internal/pcaptest"
 )
@@ -69,6 +70,9 @@ func FuzzRecords(f *testing.F) {
 		jb, _ := json.Marshal(b)
 		if !bytes.Equal(ja, jb) {
 			t.Fatalf("result depends on the cuts:\nwhole %s\ncut   %s", ja, jb)
+		}
+		if err := jsontext.AppenderMatches(a); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
@@ -126,6 +130,9 @@ func FuzzCertificate(f *testing.F) {
 			t.Fatalf("length %d of %d bytes", c.Length, len(der))
 		}
 		if _, err := json.Marshal(c); err != nil {
+			t.Fatal(err)
+		}
+		if err := jsontext.AppenderMatches(&Object{SCert: []Certificate{c}}); err != nil {
 			t.Fatal(err)
 		}
 		w, err := x509.ParseCertificate(der)

@@ -1,9 +1,6 @@
 package tls
 
 import (
-	"encoding/hex"
-	"strconv"
-
 	"github.com/flowjoy/flowjoy/userspace/jsontext"
 )
 
@@ -126,26 +123,6 @@ type Extension struct {
 
 // maxExtensionHex is Joy's bound on the data written per extension.
 const maxExtensionHex = 1024
-
-// MarshalJSON implements json.Marshaler.
-func (e Extension) MarshalJSON() ([]byte, error) {
-	data := e.Data
-	if len(data) > maxExtensionHex {
-		data = nil
-	}
-	b := make([]byte, 0, 32+2*len(data))
-	if name := extensionName(e.Type); name != "" {
-		b = append(b, `{"`...)
-		b = append(b, name...)
-		b = append(b, `":"`...)
-	} else {
-		b = append(b, `{"kind":`...)
-		b = strconv.AppendUint(b, uint64(e.Type), 10)
-		b = append(b, `,"data":"`...)
-	}
-	b = hex.AppendEncode(b, data)
-	return append(b, `"}`...), nil
-}
 
 // Record is one srlt entry: a TLS record's length ("b", the record
 // header's length field), direction, milliseconds since the previous
