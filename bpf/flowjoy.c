@@ -46,7 +46,7 @@ struct fj_key {
 struct fj_dir {
 	__u64 packets;    // wire segments (a GSO/GRO aggregate counts gso_segs)
 	__u64 bytes;      // transport payload bytes, from the length fields
-	__u64 last_ns;    // time of the last counted packet (see fj_handle's clocks)
+	__u64 last_ns;    // time of the last counted packet
 	__u32 tcp_flags;  // OR of the TCP flags of the counted packets
 	__u32 owner_sent; // a sample has carried the owner of this side's socket
 };
@@ -219,7 +219,7 @@ enum fj_verdict {
 
 // Facts about the packet that do not come from its bytes.
 struct fj_meta {
-	__u64 now;        // set once fj_handle knows which clock the packet needs
+	__u64 now;        // bpf_ktime_get_ns, read once the packet is known to be IP
 	__u32 ifindex;
 	__u32 wire_len;
 	__u32 segs;
@@ -689,14 +689,11 @@ static __always_inline void fj_owner_lookup(void *ctx, int xdp, struct fj_meta *
 		m->owner = o->tgid;
 }
 
-// Clocks: a sample carries bpf_ktime_get_ns, the packet's time for
-// userspace's intraflow features. A counted packet only moves its flow's
-// last-seen and last times, which need no better than the coarse clock's
-// tick (1/HZ, 4 ms here): reading it costs a load, where the precise clock
-// on a paravirtual guest is a sixth of this program. Both are
-// CLOCK_MONOTONIC; the coarse one lags by less than a tick, so a counted
-// time can sit just before a sampled one, and the maxima taken here and in
-// userspace keep every flow's end time right to the tick.
+// The clock is read once the packet is known to be IP: a skipped packet
+// costs no clock read. Counted packets read the precise clock too: the
+// coarse one (bpf_ktime_get_coarse_ns) saved ~25 ns hot but nothing
+// measurable live, and lags by more than a tick on a tickless idle CPU,
+// which moved flows' end times by over 5 ms (TestLiveEnginesEqualFileEngine).
 static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 {
 	struct fj_stats *st = fj_stats();
@@ -726,6 +723,7 @@ static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 	if (v == FJ_WHOLE) {
 		hdr.flags |= FJ_SAMPLE_UNKEYED;
 		fj_stat(st, unkeyed, 1);
+		m->now = bpf_ktime_get_ns();
 		sample = 1;
 		cap = m->wire_len;
 	} else {
@@ -740,7 +738,7 @@ static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 				pay_cap = FJ_MAX_CAP - p.pay_off;
 		}
 		__u32 hdr_cap = p.pay_off < m->wire_len ? p.pay_off : m->wire_len;
-
+		m->now = bpf_ktime_get_ns();
 		struct fj_key ck = p.key;
 		side = fj_canonical(&ck);
 		f = fj_flow_entry(&ck, st);
@@ -778,17 +776,14 @@ static __always_inline void fj_handle(void *ctx, int xdp, struct fj_meta *m)
 				sample = 1;
 				cap = hdr_cap;
 			}
-			m->now = sample ? bpf_ktime_get_ns() : bpf_ktime_get_coarse_ns();
 			f->last_seen_ns = m->now;
 		}
 	}
 
 	int lost = 0;
 	if (sample) {
-		if (!f) {
-			m->now = bpf_ktime_get_ns();
+		if (!f)
 			fj_owner_lookup(ctx, xdp, m);
-		}
 		if (m->local)
 			hdr.flags |= FJ_SAMPLE_LOCAL;
 		hdr.ts_ns = m->now;
