@@ -10,7 +10,7 @@ CI_FUZZTIME ?= 20000x
 # Debian packages the build, the tests and the demo use.
 DEB_PKGS := clang llvm libpcap-dev libbpf-dev tshark tcpdump bpftool iproute2 \
             ethtool dnsutils dnsmasq openssl curl openssh-server openssh-client \
-            iperf3 python3 procps iputils-ping time
+            iperf3 python3 procps iputils-ping time linux-perf
 
 .PHONY: all build deps generate check-generated test unit fuzz fuzz-short bench bench-live demo clean vet
 
