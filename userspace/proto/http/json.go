@@ -54,41 +54,31 @@ func (xs Exchanges) AppendJSON(b []byte) []byte {
 }
 
 func (x *Exchange) appendJSON(b []byte) []byte {
-	b = append(b, '{')
-	comma := false
-	member := func(k string) {
-		if comma {
-			b = append(b, ',')
-		}
-		comma = true
-		b = append(b, '"')
-		b = append(b, k...)
-		b = append(b, '"', ':')
-	}
+	w := jsontext.ObjectWriter{B: append(b, '{')}
 	reqKey, respKey := "out", "in"
 	if x.requestsIn {
 		reqKey, respKey = "in", "out"
 	}
 	if x.Request != nil {
-		member(reqKey)
-		b = x.Request.appendJSON(b)
+		w.Key(reqKey)
+		w.B = x.Request.appendJSON(w.B)
 	}
 	if len(x.Interim) > 0 {
-		member("interim")
-		b = append(b, '[')
+		w.Key("interim")
+		w.B = append(w.B, '[')
 		for i, m := range x.Interim {
 			if i > 0 {
-				b = append(b, ',')
+				w.B = append(w.B, ',')
 			}
-			b = m.appendJSON(b)
+			w.B = m.appendJSON(w.B)
 		}
-		b = append(b, ']')
+		w.B = append(w.B, ']')
 	}
 	if x.Response != nil {
-		member(respKey)
-		b = x.Response.appendJSON(b)
+		w.Key(respKey)
+		w.B = x.Response.appendJSON(w.B)
 	}
-	return append(b, '}')
+	return append(w.B, '}')
 }
 
 // MarshalJSON writes one message as described on Exchanges.
