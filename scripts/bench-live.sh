@@ -188,13 +188,17 @@ done
 # no receiver wakes per packet: wakeups batch differently with every small
 # change of timing and would drown the engines' cost. The report takes
 # each pass's median round.
+# paced_load: the paced UDP load, the same in the paced and profiled phases.
+paced_load() {
+  ip netns exec "$C" "$BLAST" blast -to 10.78.0.2:9001 -rate "$PACED_RATE" -duration "${SECS}s"
+}
 phase paced || PACED_ROUNDS=0
 for r in $(seq "$PACED_ROUNDS"); do
   for m in none ebpf pcap; do
     echo "bench-live: paced round $r, pass $m (UDP at $PACED_RATE/s, ${SECS}s)"
     [ "$m" = none ] || start_fj "$m" /dev/null
     b0=$(busy)
-    ip netns exec "$C" "$BLAST" blast -to 10.78.0.2:9001 -rate "$PACED_RATE" -duration "${SECS}s" >"$work/paced-$m-$r.json"
+    paced_load >"$work/paced-$m-$r.json"
     b1=$(busy)
     [ "$m" = none ] || stop_fj "paced-$m-$r"
     echo "{\"busy\":$((b1 - b0))}" >"$work/paced-busy-$m-$r.json"
@@ -210,7 +214,7 @@ for r in $(seq "$PROFILE_ROUNDS"); do
     perf record -q -a -g -e cpu-clock -F "$PROFILE_HZ" -o "$work/perf.data" -- sleep $((SECS + 1)) 2>/dev/null &
     perfpid=$!
     sleep 0.5
-    ip netns exec "$C" "$BLAST" blast -to 10.78.0.2:9001 -rate "$PACED_RATE" -duration "${SECS}s" >"$work/profile-$m-$r.json"
+    paced_load >"$work/profile-$m-$r.json"
     wait "$perfpid"
     # One line per sample: the process id, then the symbols of its stack.
     perf script -i "$work/perf.data" -F pid,ip,sym 2>/dev/null | awk -v fj="$fjpid" '
@@ -358,7 +362,8 @@ if paced_rounds > 0:
 
 if profile_rounds > 0:
     # The profiled rounds: samples of the flowjoy process and samples inside
-    # the engine's kernel hook, in µs per packet sent. Each engine's median round.
+    # the engine's kernel hook, in µs per packet sent. Each engine's median
+    # round (the lower middle one when the rounds are even).
     def hook(m, frames):
         if m == "ebpf":
             return any(f.startswith("bpf_prog_") and "_fj_" in f for f in frames)
