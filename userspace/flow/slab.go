@@ -50,7 +50,9 @@ func (s *slab[S]) alloc() *Flow[S] {
 		return f
 	}
 	if s.used == uint32(len(s.chunks))*chunkLen {
-		s.chunks = append(s.chunks, new([chunkLen]Flow[S]))
+		c := new([chunkLen]Flow[S])
+		populate(c[:])
+		s.chunks = append(s.chunks, c)
 	}
 	s.used++
 	f := s.at(s.used)
@@ -177,6 +179,7 @@ func grow[S any](x *index, s *slab[S]) {
 	}
 	old := x.slots
 	x.slots = make([]uint32, 1<<bits)
+	populate(x.slots)
 	x.shift = 64 - bits
 	mask := uint32(len(x.slots) - 1)
 	for _, v := range old {

@@ -65,7 +65,8 @@ type shard struct {
 	cur   *batch
 	out   *lockedSink
 	done  chan struct{}
-	final int64
+	final int64 // the reader's last clock, set before work is closed
+	err   error // the pipeline's Finish, read after done
 }
 
 // Sharder fans packets out to n pipelines. Packet, Finish and Stats are
@@ -170,8 +171,11 @@ func (sh *shard) run() {
 		}
 		sh.free <- b
 	}
-	// End of input: the clock of the whole input, as one table would have.
+	// End of input: the clock of the whole input, as one table would have;
+	// then every flow ends here, so the shards write their last records
+	// in parallel.
 	sh.p.Tick(sh.final)
+	sh.err = sh.p.Finish()
 }
 
 // Finish hands over what is batched, waits for the shards, ends every
@@ -188,8 +192,8 @@ func (s *Sharder) Finish() error {
 	var err error
 	for _, sh := range s.shards {
 		<-sh.done
-		if e := sh.p.Finish(); e != nil && err == nil {
-			err = e
+		if sh.err != nil && err == nil {
+			err = sh.err
 		}
 	}
 	return err
