@@ -59,6 +59,8 @@ PACED_ROUNDS=${PACED_ROUNDS:-3}
 PROFILE_ROUNDS=${PROFILE_ROUNDS:-2}
 PROFILE_HZ=${PROFILE_HZ:-5000}
 # PHASES selects parts of the run (all by default): flat paced profile flood.
+# KEEP_WORK=1 keeps the work directory (outputs, stats, perf stacks per
+# sample) in /tmp for a closer look; it is named at the end.
 PHASES=${PHASES:-flat paced profile flood}
 phase() { [[ " $PHASES " == *" $1 "* ]]; }
 
@@ -79,7 +81,7 @@ cleanup() {
   wait 2>/dev/null || true
   ip netns del "$C" 2>/dev/null || true
   ip netns del "$S" 2>/dev/null || true
-  rm -rf "$work"
+  if [ -n "${KEEP_WORK:-}" ]; then echo "bench-live: kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
