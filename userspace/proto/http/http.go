@@ -66,11 +66,24 @@ type half struct {
 	tunnel    bool   // after CONNECT/Upgrade: non-HTTP bytes end the parse quietly
 }
 
-// close stops parsing the direction and lets its line buffer go.
+// close stops parsing the direction. Its line buffer is kept for the
+// parser's next connection (Reset), unless it grew large.
 func (h *half) close() {
 	h.state = stateClosed
 	h.msg = nil
-	h.line = nil
+	h.line = keepLine(h.line)
+}
+
+// maxKeptLine bounds the capacity of a line buffer kept while it is not
+// in use: the usual line fits, and a pool of parsers does not hold
+// lineCap octets each.
+const maxKeptLine = 1 << 10
+
+func keepLine(b []byte) []byte {
+	if cap(b) > maxKeptLine {
+		return nil
+	}
+	return b[:0]
 }
 
 // Parser collects the exchanges of one HTTP/1.x connection. The zero
@@ -97,6 +110,19 @@ var _ proto.Stream = (*Parser)(nil)
 // before they are stored.
 func New(redact bool) *Parser {
 	return &Parser{noRedact: !redact}
+}
+
+// Reset makes p a parser for a new connection, as New(redact) returns,
+// keeping its buffers (but not large ones) so that the next connection
+// does not allocate them again. What Report returned before is no longer
+// valid: it shares those buffers.
+func (p *Parser) Reset(redact bool) {
+	clear(p.exchanges) // the messages of the last connection can go
+	*p = Parser{
+		noRedact:  !redact,
+		exchanges: p.exchanges[:0],
+		dirs:      [2]half{{line: keepLine(p.dirs[0].line)}, {line: keepLine(p.dirs[1].line)}},
+	}
 }
 
 // lineCap bounds one buffered line: no line can be stored past the

@@ -143,6 +143,37 @@ func NewQUIC() *Parser {
 
 var _ proto.Stream = (*Parser)(nil)
 
+// Reset makes p a parser for a new connection, of the same kind (TCP or
+// QUIC), keeping its buffers (but not large ones) so that the next
+// connection does not allocate them again. What Report returned before is
+// no longer valid: it shares those buffers.
+func (p *Parser) Reset() {
+	*p = Parser{
+		quic: p.quic,
+		dirs: [2]direction{
+			{hs: handshakeReader{buf: keep(p.dirs[0].hs.buf)}},
+			{hs: handshakeReader{buf: keep(p.dirs[1].hs.buf)}},
+		},
+		keyEx:   p.keyEx[:0],
+		records: p.records[:0],
+		alerts:  p.alerts[:0],
+		errs:    p.errs[:0],
+	}
+}
+
+// maxKept bounds the capacity of a buffer that is kept when its contents
+// are no longer needed (a stopped direction, Reset): the usual handshake
+// message fits, and a pool of parsers does not hold 64 KiB each.
+const maxKept = 4 << 10
+
+// keep returns b emptied, or nil when b is too large to keep.
+func keep(b []byte) []byte {
+	if cap(b) > maxKept {
+		return nil
+	}
+	return b[:0]
+}
+
 // Data implements proto.Stream: it parses TLS records of dir.
 func (p *Parser) Data(dir proto.Dir, data []byte, ts int64) {
 	d := &p.dirs[dir&1]
@@ -340,7 +371,7 @@ func (p *Parser) noteHandshake(entry int, typ uint8, length int) {
 func (p *Parser) Gap(dir proto.Dir) {
 	d := &p.dirs[dir&1]
 	d.stopped = true
-	d.hs = handshakeReader{}
+	d.hs.stop()
 }
 
 // Done implements proto.Stream. A TCP parser is done when each direction
@@ -421,7 +452,7 @@ func (p *Parser) handshake(dir proto.Dir, typ uint8, body []byte) {
 		if !p.keyExSeen {
 			p.keyExSeen = true
 			if len(body) <= maxClientKeyExchange {
-				p.keyEx = append([]byte(nil), body...)
+				p.keyEx = append(p.keyEx[:0], body...)
 			}
 		}
 	case hsServerKeyExchange:
@@ -451,13 +482,13 @@ func (p *Parser) noteMsg(msg string) {
 
 func (p *Parser) stop(d *direction, err error) {
 	d.stopped = true
-	d.hs = handshakeReader{}
+	d.hs.stop()
 	p.note(err)
 }
 
 func (p *Parser) stopMsg(d *direction, msg string) {
 	d.stopped = true
-	d.hs = handshakeReader{}
+	d.hs.stop()
 	p.noteMsg(msg)
 }
 
@@ -477,6 +508,10 @@ type handshakeReader struct {
 	typ    uint8  // type and length of the message being skipped
 	length int
 }
+
+// stop drops the message being assembled; a small buffer is kept for the
+// parser's next connection (Reset).
+func (h *handshakeReader) stop() { *h = handshakeReader{buf: keep(h.buf)} }
 
 // midMessage says part of a message has been read.
 func (h *handshakeReader) midMessage() bool { return len(h.buf) > 0 || h.skip > 0 }

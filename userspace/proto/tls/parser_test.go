@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/flowjoy/flowjoy/userspace/proto"
+	"github.com/flowjoy/flowjoy/userspace/proto/internal/pcaptest"
 )
 
 // report returns the parser's object, failing if there is none.
@@ -457,6 +458,42 @@ func TestRecordHeaderErrors(t *testing.T) {
 		errs := report(t, p).ParseErrors
 		if len(errs) != 2 || errs[0] != c.want || errs[1] != fmt.Sprintf("%s: SSLv2 ClientHello of length %d", "out stream", 5) {
 			t.Errorf("header % x: errors %q, want %q then the SSLv2 one", c.hdr, errs, c.want)
+		}
+	}
+}
+
+// TestReset: a parser that parsed another connection and was Reset
+// reports what a new parser reports, since the pipeline reuses parsers
+// from flow to flow.
+func TestReset(t *testing.T) {
+	k := getPKI(t)
+	tls13 := connect(t, &gotls.Config{RootCAs: k.roots, ServerName: "server.test", Time: pkiTime},
+		&gotls.Config{Certificates: []gotls.Certificate{k.ecdsaLeaf}, Time: pkiTime})
+	notTLS := session{events: []pcaptest.Event{
+		{Dir: proto.Out, Data: record(typeHandshake, 0x0301, message(hsClientHello, clientHelloBody(helloSpec{version: 0x0303, ciphers: []uint16{0x1301}})))},
+		{Dir: proto.In, Data: bytes.Repeat([]byte{0xee}, 300)},
+		{Dir: proto.Out, Data: []byte("GET / HTTP/1.1\r\n\r\n")},
+	}}
+	sessions := map[string]session{"TLS 1.2": tls12Session(t), "TLS 1.3": tls13, "not TLS": notTLS}
+	feed := func(p *Parser, s session) []byte {
+		for _, e := range s.events {
+			p.Data(e.Dir, e.Data, e.TS)
+		}
+		_, v := p.Report()
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for na, a := range sessions {
+		for nb, b := range sessions {
+			p := New()
+			feed(p, a)
+			p.Reset()
+			if got, want := feed(p, b), feed(New(), b); !bytes.Equal(got, want) {
+				t.Errorf("%s after %s and Reset:\n%s\nnew parser:\n%s", nb, na, got, want)
+			}
 		}
 	}
 }
