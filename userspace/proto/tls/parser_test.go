@@ -3,6 +3,7 @@ package tls
 import (
 	"bytes"
 	gotls "crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -432,7 +433,7 @@ func TestSSLv2ClientHello(t *testing.T) {
 	p.Data(1, record(22, 0x0301, message(hsServerHello, serverHelloBody(helloSpec{version: 0x0301, ciphers: []uint16{0x002f}, noExts: true}))), 0)
 	o := report(t, p)
 	if o.CVersion != Version1_0 || o.CHelloVersion != "0301" || fmt.Sprint(o.CS) != "[002f 0035 0700c0]" ||
-		o.CRandom != strings.Repeat("aa", 16) || o.JA3 != "" || o.SCS != "002f" || o.ParseErrors != nil {
+		hex.EncodeToString(o.CRandom) != strings.Repeat("aa", 16) || o.JA3 != "" || o.SCS != "002f" || o.ParseErrors != nil {
 		t.Errorf("%+v", o)
 	}
 }
