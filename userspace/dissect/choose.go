@@ -16,16 +16,16 @@ import (
 // on 8080 are found); DNS, which has none, is chosen by port. dir is the
 // direction of that first payload: SSH servers speak first, the other
 // protocols' clients do.
-func chooseStream(cfg *Config, dir proto.Dir, p *decode.Packet) proto.Stream {
+func chooseStream(cfg *Config, pool *Pool, dir proto.Dir, p *decode.Packet) proto.Stream {
 	b := p.Payload
 	sp, dp := p.Key.SrcPort, p.Key.DstPort
 	switch {
 	case cfg.on("ssh") && ssh.Detect(b):
 		return ssh.New()
 	case dir == proto.Out && cfg.on("tls") && tls.Detect(b):
-		return tls.New()
+		return pool.tlsParser()
 	case dir == proto.Out && cfg.on("http") && http.Detect(b):
-		return http.New(cfg.Redact)
+		return pool.httpParser(cfg.Redact)
 	case cfg.on("dns") && dns.DetectTCP(sp, dp, b):
 		return dns.NewTCP()
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/flowjoy/flowjoy/userspace/decode"
 	"github.com/flowjoy/flowjoy/userspace/flowkey"
 	"github.com/flowjoy/flowjoy/userspace/proto"
+	"github.com/flowjoy/flowjoy/userspace/proto/http"
+	"github.com/flowjoy/flowjoy/userspace/proto/tls"
 	"github.com/flowjoy/flowjoy/userspace/reassembly"
 )
 
@@ -81,20 +83,20 @@ type parsed struct {
 	reported bool
 }
 
-// Packet feeds one packet of the flow.
-func (f *Flow) Packet(cfg *Config, dir proto.Dir, ts int64, p *decode.Packet) {
+// Packet feeds one packet of the flow; new parser state comes from pool.
+func (f *Flow) Packet(cfg *Config, pool *Pool, dir proto.Dir, ts int64, p *decode.Packet) {
 	if !cfg.Any() || !p.TransportOK {
 		return
 	}
 	switch p.Key.Proto {
 	case flowkey.ProtoTCP:
-		f.tcp(cfg, dir, ts, p)
+		f.tcp(cfg, pool, dir, ts, p)
 	case flowkey.ProtoUDP:
-		f.udp(cfg, dir, ts, p)
+		f.udp(cfg, pool, dir, ts, p)
 	}
 }
 
-func (f *Flow) tcp(cfg *Config, dir proto.Dir, ts int64, p *decode.Packet) {
+func (f *Flow) tcp(cfg *Config, pool *Pool, dir proto.Dir, ts int64, p *decode.Packet) {
 	if !f.decided {
 		if p.TCPFlags&decode.TCPSyn != 0 {
 			f.isn[dir], f.synSeen[dir] = p.Seq, true
@@ -103,11 +105,12 @@ func (f *Flow) tcp(cfg *Config, dir proto.Dir, ts int64, p *decode.Packet) {
 			return
 		}
 		f.decided = true
-		stream := chooseStream(cfg, dir, p)
+		stream := chooseStream(cfg, pool, dir, p)
 		if stream == nil {
 			return
 		}
-		f.parsed = &parsed{stream: stream}
+		f.parsed = pool.parsed()
+		f.stream = stream
 		stats.streams.Add(1)
 		limiter := cfg.Limiter
 		if limiter == nil {
@@ -132,7 +135,7 @@ func (f *Flow) tcp(cfg *Config, dir proto.Dir, ts int64, p *decode.Packet) {
 	}
 }
 
-func (f *Flow) udp(cfg *Config, dir proto.Dir, ts int64, p *decode.Packet) {
+func (f *Flow) udp(cfg *Config, pool *Pool, dir proto.Dir, ts int64, p *decode.Packet) {
 	if !f.decided {
 		if p.PayloadLen == 0 {
 			return
@@ -140,7 +143,8 @@ func (f *Flow) udp(cfg *Config, dir proto.Dir, ts int64, p *decode.Packet) {
 		f.decided = true
 		datagram, extra := chooseDatagram(cfg, dir, p)
 		if datagram != nil {
-			f.parsed = &parsed{datagram: datagram, extra: extra}
+			f.parsed = pool.parsed()
+			f.datagram, f.extra = datagram, extra
 			stats.datagrams.Add(1)
 		}
 	}
@@ -206,6 +210,72 @@ func (f *Flow) Report(dst []proto.Object, final bool) []proto.Object {
 		}
 	}
 	return dst
+}
+
+// Pool keeps the parser state of ended flows for the flows that start
+// later: with --features all nearly every TCP flow gets a parser, and
+// reusing it (with its buffers) spares most of the allocations a flow's
+// dissection makes. A pipeline has one (it is not safe for concurrent
+// use); the zero value is ready. Like features.Pool it holds at most
+// maxPooled of each kind, so a past peak of flows is not kept alive.
+type Pool struct {
+	parseds []*parsed
+	tls     []*tls.Parser
+	http    []*http.Parser
+}
+
+const maxPooled = 1 << 12
+
+func (pool *Pool) parsed() *parsed {
+	if n := len(pool.parseds); n > 0 {
+		pd := pool.parseds[n-1]
+		pool.parseds = pool.parseds[:n-1]
+		return pd
+	}
+	return new(parsed)
+}
+
+func (pool *Pool) tlsParser() *tls.Parser {
+	if n := len(pool.tls); n > 0 {
+		t := pool.tls[n-1]
+		pool.tls = pool.tls[:n-1]
+		t.Reset()
+		return t
+	}
+	return tls.New()
+}
+
+func (pool *Pool) httpParser(redact bool) *http.Parser {
+	if n := len(pool.http); n > 0 {
+		h := pool.http[n-1]
+		pool.http = pool.http[:n-1]
+		h.Reset(redact)
+		return h
+	}
+	return http.New(redact)
+}
+
+// Release hands the flow's parser state to pool and clears the flow:
+// call it when the flow's last record is written, since the objects of
+// that record belong to the parsers.
+func (f *Flow) Release(pool *Pool) {
+	if pd := f.parsed; pd != nil {
+		switch s := pd.stream.(type) {
+		case *tls.Parser:
+			if len(pool.tls) < maxPooled {
+				pool.tls = append(pool.tls, s)
+			}
+		case *http.Parser:
+			if len(pool.http) < maxPooled {
+				pool.http = append(pool.http, s)
+			}
+		}
+		if len(pool.parseds) < maxPooled {
+			*pd = parsed{}
+			pool.parseds = append(pool.parseds, pd)
+		}
+	}
+	*f = Flow{}
 }
 
 // deliverer adapts a stream parser to one reassembly direction.

@@ -7,13 +7,19 @@ import "unicode/utf8"
 // characters, '"' and '\\' are escaped, U+2028 and U+2029 too. It is for
 // text this program made (names, hex, error messages); bytes from the
 // wire go through Append, which keeps them.
-func AppendString(dst []byte, s string) []byte {
+func AppendString(dst []byte, s string) []byte { return appendString(dst, s, false) }
+
+// AppendStringHTML appends s as json.Marshal writes a Go string: as
+// AppendString, and '<', '>' and '&' escaped too.
+func AppendStringHTML(dst []byte, s string) []byte { return appendString(dst, s, true) }
+
+func appendString(dst []byte, s string, html bool) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if c >= 0x20 && c != '"' && c != '\\' && !(html && (c == '<' || c == '>' || c == '&')) {
 				i++
 				continue
 			}

@@ -107,12 +107,13 @@ type Pipeline struct {
 	rec       record.Record
 	community [flowkey.CommunityIDLen]byte // rec.Community's storage
 	// What ended flows allocated, for the flows that start later.
-	pool     features.Pool
-	dissects []*dissect.Flow
-	exe      [2]record.Exe // the record's exe and peer_exe, reused
-	out      sink.Sink
-	err      error // first sink error; the pipeline stops writing after it
-	stats    Stats
+	pool        features.Pool
+	dissectPool dissect.Pool
+	dissects    []*dissect.Flow
+	exe         [2]record.Exe // the record's exe and peer_exe, reused
+	out         sink.Sink
+	err         error // first sink error; the pipeline stops writing after it
+	stats       Stats
 }
 
 // New returns a pipeline writing records to out.
@@ -195,7 +196,7 @@ func (h *handler) Packet(f *flow.Flow[state], from flow.Side, ev *event.Packet, 
 		if st.dissect == nil {
 			st.dissect = h.newDissect()
 		}
-		st.dissect.Packet(&h.cfg.Dissect, dir, ev.Timestamp, d)
+		st.dissect.Packet(&h.cfg.Dissect, &h.dissectPool, dir, ev.Timestamp, d)
 	}
 	if a := h.cfg.Attribution; a != nil && st.owner[from] == 0 {
 		h.noteOwner(a, st, from, ev, d)
@@ -278,9 +279,11 @@ func (h *handler) End(f *flow.Flow[state], why flow.ExpireType, final bool) {
 	if final {
 		// The flow is gone: what it allocated goes to the next flows.
 		st.features.Release(&p.pool)
-		if st.dissect != nil && len(p.dissects) < maxPooledDissect {
-			*st.dissect = dissect.Flow{}
-			p.dissects = append(p.dissects, st.dissect)
+		if st.dissect != nil {
+			st.dissect.Release(&p.dissectPool)
+			if len(p.dissects) < maxPooledDissect {
+				p.dissects = append(p.dissects, st.dissect)
+			}
 		}
 		st.dissect = nil
 	} else {

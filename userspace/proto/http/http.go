@@ -66,11 +66,24 @@ type half struct {
 	tunnel    bool   // after CONNECT/Upgrade: non-HTTP bytes end the parse quietly
 }
 
-// close stops parsing the direction and lets its line buffer go.
+// close stops parsing the direction. Its line buffer is kept for the
+// parser's next connection (Reset), unless it grew large.
 func (h *half) close() {
 	h.state = stateClosed
 	h.msg = nil
-	h.line = nil
+	h.line = keepLine(h.line)
+}
+
+// maxKeptLine bounds the capacity of a line buffer kept while it is not
+// in use: the usual line fits, and a pool of parsers does not hold
+// lineCap octets each.
+const maxKeptLine = 1 << 10
+
+func keepLine(b []byte) []byte {
+	if cap(b) > maxKeptLine {
+		return nil
+	}
+	return b[:0]
 }
 
 // Parser collects the exchanges of one HTTP/1.x connection. The zero
@@ -97,6 +110,19 @@ var _ proto.Stream = (*Parser)(nil)
 // before they are stored.
 func New(redact bool) *Parser {
 	return &Parser{noRedact: !redact}
+}
+
+// Reset makes p a parser for a new connection, as New(redact) returns,
+// keeping its buffers (but not large ones) so that the next connection
+// does not allocate them again. What Report returned before is no longer
+// valid: it shares those buffers.
+func (p *Parser) Reset(redact bool) {
+	clear(p.exchanges) // the messages of the last connection can go
+	*p = Parser{
+		noRedact:  !redact,
+		exchanges: p.exchanges[:0],
+		dirs:      [2]half{{line: keepLine(p.dirs[0].line)}, {line: keepLine(p.dirs[1].line)}},
+	}
 }
 
 // lineCap bounds one buffered line: no line can be stored past the
@@ -188,13 +214,15 @@ func (p *Parser) line(dir proto.Dir, line []byte, over bool) {
 		if len(line) == 0 {
 			return // RFC 9112 §2.2: ignore empty lines before a message
 		}
+		// One string for the role decision and the message's fields.
+		s := string(line)
 		if !p.rolesKnown {
-			p.decideRoles(dir, line)
+			p.decideRoles(dir, s)
 		}
 		if dir == p.reqDir {
-			p.requestLine(dir, line, over)
+			p.requestLine(dir, s, over)
 		} else {
-			p.statusLine(dir, line, over)
+			p.statusLine(dir, s, over)
 		}
 	case stateHeaders:
 		if len(line) == 0 {
@@ -233,21 +261,22 @@ func (p *Parser) line(dir proto.Dir, line []byte, over bool) {
 // line seen: the initiator's requests, unless the initiator's first line
 // is a status line and not a request line, or the responder's first line
 // is a request line and not a status line.
-func (p *Parser) decideRoles(dir proto.Dir, line []byte) {
+func (p *Parser) decideRoles(dir proto.Dir, line string) {
 	p.rolesKnown = true
 	p.reqDir = proto.Out
-	isReq := parseRequestLine(string(line), false) != nil
-	isStatus := parseStatusLine(string(line)) != nil
+	var m Message
+	isReq := parseRequestLine(&m, line, false)
+	isStatus := parseStatusLine(&m, line)
 	if dir == proto.Out && isStatus && !isReq || dir == proto.In && isReq && !isStatus {
 		p.reqDir = proto.In
 	}
 }
 
 // requestLine starts a request: method SP request-target SP version.
-func (p *Parser) requestLine(dir proto.Dir, line []byte, over bool) {
+func (p *Parser) requestLine(dir proto.Dir, line string, over bool) {
 	h := &p.dirs[dir&1]
-	m := parseRequestLine(string(line), over)
-	if m == nil {
+	var parsed Message
+	if !parseRequestLine(&parsed, line, over) {
 		if h.tunnel {
 			h.close() // the tunnel's bytes, not a request
 			return
@@ -256,6 +285,8 @@ func (p *Parser) requestLine(dir proto.Dir, line []byte, over bool) {
 			Err: lineError("not an HTTP request line: ", line)})
 		return
 	}
+	m := new(Message)
+	*m = parsed
 	if !p.startMessage(dir, m) {
 		return
 	}
@@ -267,46 +298,47 @@ func (p *Parser) requestLine(dir proto.Dir, line []byte, over bool) {
 	h.state = stateHeaders
 }
 
-// parseRequestLine splits a request line, or returns nil when it is not
-// one. The request-target is what lies between the first and the last
+// parseRequestLine splits a request line into m, or reports false when
+// it is not one. The request-target is what lies between the first and the last
 // space, so a target with spaces in it (invalid, but sent) stays whole.
 // A line cut at the header budget (cut) keeps its method and the start of
 // its target; its version is unknown, and its headers are still read.
-func parseRequestLine(s string, cut bool) *Message {
+func parseRequestLine(m *Message, s string, cut bool) bool {
 	method, rest, ok := strings.Cut(s, " ")
 	if !ok || len(method) > 32 || !isToken(method) {
-		return nil
+		return false
 	}
-	m := &Message{request: true, Method: method}
+	*m = Message{request: true, Method: method}
 	if cut {
 		m.URI = strings.TrimLeft(rest, " ")
-		return m
+		return true
 	}
 	rest = strings.TrimRight(rest, " \t")
 	if i := strings.LastIndexByte(rest, ' '); i >= 0 && strings.HasPrefix(rest[i+1:], "HTTP/") {
 		// "GET  HTTP/1.1" has an empty target, not a target "HTTP/1.1".
 		m.URI, m.Version = trimOWS(rest[:i]), rest[i+1:]
-		return m
+		return true
 	}
 	rest = strings.TrimLeft(rest, " \t")
 	if strings.HasPrefix(rest, "HTTP/") && !strings.ContainsAny(rest, " \t") {
 		m.Version = rest // "GET HTTP/1.1": the target is missing
-		return m
+		return true
 	}
 	if method == "GET" && rest != "" && !strings.ContainsAny(rest, " \t") {
 		m.URI = rest // HTTP/0.9: GET and a path; no version, headers or body
 		m.http09 = true
-		return m
+		return true
 	}
-	return nil
+	return false
 }
 
 // statusLine starts a response.
-func (p *Parser) statusLine(dir proto.Dir, line []byte, over bool) {
+func (p *Parser) statusLine(dir proto.Dir, line string, over bool) {
 	h := &p.dirs[dir&1]
-	m := parseStatusLine(string(line))
-	if m == nil {
-		p.reject(dir, &Message{Err: lineError("not an HTTP status line: ", line)})
+	m := new(Message)
+	if !parseStatusLine(m, line) {
+		m.Err = lineError("not an HTTP status line: ", line)
+		p.reject(dir, m)
 		return
 	}
 	if !p.startMessage(dir, m) {
@@ -335,15 +367,16 @@ func (p *Parser) keepStartLine(h *half, m *Message, n int, cut bool) {
 	p.kept += n
 }
 
-// parseStatusLine splits "HTTP/x.y SP 3DIGIT [SP reason]", or returns nil
-// when the line is not a status line.
-func parseStatusLine(s string) *Message {
+// parseStatusLine splits "HTTP/x.y SP 3DIGIT [SP reason]" into m, or
+// reports false when the line is not a status line.
+func parseStatusLine(m *Message, s string) bool {
 	version, rest, _ := strings.Cut(s, " ")
 	code, reason, _ := strings.Cut(strings.TrimLeft(rest, " "), " ")
 	if !strings.HasPrefix(version, "HTTP/") || len(code) != 3 || !isDigits(code) {
-		return nil
+		return false
 	}
-	return &Message{Version: version, Code: code, Reason: reason}
+	*m = Message{Version: version, Code: code, Reason: reason}
+	return true
 }
 
 // reject files a message that is only an error (its first line was not

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -532,6 +533,31 @@ func TestDetect(t *testing.T) {
 	for _, tt := range tests {
 		if got := Detect([]byte(tt.in)); got != tt.want {
 			t.Errorf("Detect(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestReset: a parser that parsed another connection and was Reset
+// reports what a new parser reports, since the pipeline reuses parsers
+// from flow to flow.
+func TestReset(t *testing.T) {
+	report := func(p *Parser, tt exchangeCase) string {
+		deliver(p, tt.out, tt.in, nil, nil)
+		_, v := p.Report()
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for _, a := range exchangeCases {
+		for _, b := range exchangeCases {
+			p := New(!a.noRedact)
+			report(p, a)
+			p.Reset(!b.noRedact)
+			if got, want := report(p, b), report(New(!b.noRedact), b); got != want {
+				t.Errorf("%s after %s and Reset:\n%s\nnew parser:\n%s", b.name, a.name, got, want)
+			}
 		}
 	}
 }

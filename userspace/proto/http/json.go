@@ -2,7 +2,6 @@ package http
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"strconv"
 
 	"github.com/flowjoy/flowjoy/userspace/jsontext"
@@ -135,8 +134,7 @@ func (m *Message) appendJSON(b []byte) []byte {
 		// JSON text, not as a WireString, so its escapes are not doubled.
 		w.open()
 		w.b = append(w.b, `"error":`...)
-		text, _ := json.Marshal(m.Err)
-		w.b = append(w.b, text...)
+		w.b = jsontext.AppendStringHTML(w.b, m.Err)
 		w.b = append(w.b, '}')
 	}
 	return append(w.b, ']')

@@ -79,9 +79,9 @@ func TestMarshalJSON(t *testing.T) {
 // against the fmt format it replaced, for short, long and non-UTF-8
 // lines.
 func TestLineError(t *testing.T) {
-	for _, line := range []string{"", "GARBAGE", "\x00\xff\"quoted\"\t", strings.Repeat("é", 40), strings.Repeat("x", 200)} {
+	for _, line := range []string{"", "GARBAGE", "\x00\xff\"quoted\"\t", strings.Repeat("é", 40), "x" + strings.Repeat("é", 40), strings.Repeat("y", 63) + "\xff\xfe", strings.Repeat("x", 200)} {
 		want := fmt.Sprintf("not an HTTP status line: %q", quoteLine([]byte(line)))
-		if got := lineError("not an HTTP status line: ", []byte(line)); got != want {
+		if got := lineError("not an HTTP status line: ", line); got != want {
 			t.Errorf("lineError(%q) = %q, want %q", line, got, want)
 		}
 	}

@@ -146,18 +146,20 @@ func trimOWS(s string) string {
 	return strings.Trim(s, " \t")
 }
 
-// quoteLine cuts a line for an error message.
 // lineError is prefix and the Go-quoted quoteLine(line), as
 // fmt.Sprintf(prefix+"%q", quoteLine(line)) writes it, in one allocation:
 // a stream that is not HTTP meets it once per direction.
-func lineError(prefix string, line []byte) string {
+func lineError(prefix, line string) string {
 	var buf [128]byte
 	b := append(buf[:0], prefix...)
-	if len(line) > maxErrLine {
-		b = strconv.AppendQuote(b, string(line[:maxErrLine])+"...")
-	} else {
-		b = strconv.AppendQuote(b, string(line))
+	if len(line) <= maxErrLine {
+		return string(strconv.AppendQuote(b, line))
 	}
+	// The quote of the cut line with "..." before its closing quote is
+	// the quote of the cut line and "...": ASCII dots cannot join the
+	// octets before them into a character, so they change no escape.
+	b = strconv.AppendQuote(b, line[:maxErrLine])
+	b = append(b[:len(b)-1], `..."`...)
 	return string(b)
 }
 
@@ -165,6 +167,7 @@ func lineError(prefix string, line []byte) string {
 // first allocated.
 const firstHeaders = 8
 
+// quoteLine cuts a line for an error message.
 func quoteLine(line []byte) string {
 	if len(line) > maxErrLine {
 		return string(line[:maxErrLine]) + "..."

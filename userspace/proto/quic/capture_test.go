@@ -79,7 +79,7 @@ func runFlow(f *pcaptest.Flow) *flowResult {
 // tshark's; "" if there was none.
 func (r *flowResult) clientHello() string {
 	o := r.tls
-	if o == nil || o.CRandom == "" {
+	if o == nil || len(o.CRandom) == 0 {
 		return ""
 	}
 	var sni *string

@@ -43,8 +43,16 @@ func FuzzRecords(f *testing.F) {
 			streams[d] = streams[d][n:]
 		}
 		whole, cut := New(), New()
+		// reused parses the streams the other way round first: after
+		// Reset it must report what a new parser does.
+		reused := New()
+		reused.Data(proto.Out, server, 0)
+		reused.Data(proto.In, client, 0)
+		reused.Report()
+		reused.Reset()
 		for i, c := range chunks {
 			whole.Data(c.dir, c.data, int64(i))
+			reused.Data(c.dir, c.data, int64(i))
 			for b, k := c.data, 0; len(b) > 0; k++ {
 				n := min(len(b), 1+k%4)
 				cut.Data(c.dir, b[:n], int64(i))
@@ -70,6 +78,10 @@ func FuzzRecords(f *testing.F) {
 		jb, _ := json.Marshal(b)
 		if !bytes.Equal(ja, jb) {
 			t.Fatalf("result depends on the cuts:\nwhole %s\ncut   %s", ja, jb)
+		}
+		_, r := reused.Report()
+		if jr, _ := json.Marshal(r); !bytes.Equal(ja, jr) {
+			t.Fatalf("a reused parser differs:\nnew    %s\nreused %s", ja, jr)
 		}
 		if err := jsontext.AppenderMatches(a); err != nil {
 			t.Fatal(err)

@@ -332,8 +332,8 @@ func TestHandshakes(t *testing.T) {
 			if o.CKeyLength != tt.wantKeyLen {
 				t.Errorf("c_key_length = %d, want %d", o.CKeyLength, tt.wantKeyLen)
 			}
-			if tt.wantKeyLen > 0 && len(o.CKeyExchange) != tt.wantKeyLen/4 {
-				t.Errorf("c_key_exchange has %d hex digits, want %d", len(o.CKeyExchange), tt.wantKeyLen/4)
+			if tt.wantKeyLen > 0 && len(o.CKeyExchange) != tt.wantKeyLen/8 {
+				t.Errorf("c_key_exchange has %d bytes, want %d", len(o.CKeyExchange), tt.wantKeyLen/8)
 			}
 		})
 	}
@@ -365,8 +365,8 @@ func checkSession(t *testing.T, s session, o *Object) {
 	} else if o.SALPN != "" {
 		t.Errorf("s_alpn %q seen in TLS 1.3", o.SALPN)
 	}
-	if len(o.CRandom) != 64 || len(o.SRandom) != 64 {
-		t.Errorf("randoms %q %q: want 32 bytes each", o.CRandom, o.SRandom)
+	if len(o.CRandom) != 32 || len(o.SRandom) != 32 {
+		t.Errorf("randoms %x %x: want 32 bytes each", o.CRandom, o.SRandom)
 	}
 	if o.JA3 == "" || o.JA3S == "" || o.JA4 == "" {
 		t.Errorf("fingerprints missing: ja3 %q ja3s %q ja4 %q", o.JA3, o.JA3S, o.JA4)

@@ -17,11 +17,11 @@ func (o *Object) AppendJSON(b []byte) []byte {
 	optInt(&w, "c_version", o.CVersion)
 	optInt(&w, "s_version", o.SVersion)
 	optInt(&w, "c_key_length", o.CKeyLength)
-	optStr(&w, "c_key_exchange", o.CKeyExchange)
-	optStr(&w, "c_random", o.CRandom)
-	optStr(&w, "s_random", o.SRandom)
-	optStr(&w, "c_sid", o.CSID)
-	optStr(&w, "s_sid", o.SSID)
+	optHex(&w, "c_key_exchange", o.CKeyExchange)
+	optHex(&w, "c_random", o.CRandom)
+	optHex(&w, "s_random", o.SRandom)
+	optHex(&w, "c_sid", o.CSID)
+	optHex(&w, "s_sid", o.SSID)
 	optWires(&w, "sni", o.SNI)
 	optStr(&w, "scs", o.SCS)
 	optStrs(&w, "cs", o.CS)
@@ -146,6 +146,12 @@ func optInt(w *jsontext.ObjectWriter, k string, v int) {
 func optStr(w *jsontext.ObjectWriter, k, v string) {
 	if v != "" {
 		w.Str(k, v)
+	}
+}
+
+func optHex(w *jsontext.ObjectWriter, k string, v []byte) {
+	if len(v) > 0 {
+		w.Hex(k, v)
 	}
 }
 

@@ -22,8 +22,8 @@ func TestAppendJSON(t *testing.T) {
 		ParseError: "x509: bad \xfe <tag> \"q\"\n",
 	}
 	full := &Object{
-		CVersion: Version1_3, SVersion: Version1_2, CKeyLength: 256, CKeyExchange: "0a0b",
-		CRandom: "00ff", SRandom: "ff00", CSID: "11", SSID: "22",
+		CVersion: Version1_3, SVersion: Version1_2, CKeyLength: 256, CKeyExchange: jsontext.HexBytes{0x0a, 0x0b},
+		CRandom: jsontext.HexBytes{0x00, 0xff}, SRandom: jsontext.HexBytes{0xff, 0x00}, CSID: jsontext.HexBytes{0x11}, SSID: jsontext.HexBytes{0x22},
 		SNI: []jsontext.WireString{"example.com", "\xff\x00"}, SCS: "1301", CS: []string{"1301", "0a0a"},
 		CExtensions:   []Extension{{Type: 0, Data: []byte{1, 2}}, {Type: 0x0a0a}, {Type: 21, Data: make([]byte, 2000)}},
 		SExtensions:   []Extension{{Type: 43, Data: []byte{3, 4}}},

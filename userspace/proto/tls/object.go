@@ -18,12 +18,14 @@ type Object struct {
 	SVersion int `json:"s_version,omitempty"`
 	// CKeyLength is the ClientKeyExchange body length in bits and
 	// CKeyExchange the body in hex, as Joy (absent above 8192 bits).
-	CKeyLength   int    `json:"c_key_length,omitempty"`
-	CKeyExchange string `json:"c_key_exchange,omitempty"`
-	CRandom      string `json:"c_random,omitempty"`
-	SRandom      string `json:"s_random,omitempty"`
-	CSID         string `json:"c_sid,omitempty"`
-	SSID         string `json:"s_sid,omitempty"`
+	// The byte strings are kept as bytes and written as hex when the
+	// record is.
+	CKeyLength   int               `json:"c_key_length,omitempty"`
+	CKeyExchange jsontext.HexBytes `json:"c_key_exchange,omitempty"`
+	CRandom      jsontext.HexBytes `json:"c_random,omitempty"`
+	SRandom      jsontext.HexBytes `json:"s_random,omitempty"`
+	CSID         jsontext.HexBytes `json:"c_sid,omitempty"`
+	SSID         jsontext.HexBytes `json:"s_sid,omitempty"`
 	// SNI holds the host_name entries of the client's server_name
 	// extension (Joy wrote a list of one).
 	SNI []jsontext.WireString `json:"sni,omitempty"`
@@ -153,25 +155,19 @@ func dirString(d uint8) string {
 	return "<"
 }
 
-// hex4 renders a 16-bit code point as Joy renders cipher suites.
-func hex4(v uint16) string {
-	const digits = "0123456789abcdef"
-	return string([]byte{digits[v>>12], digits[v>>8&0xf], digits[v>>4&0xf], digits[v&0xf]})
-}
+// hex4 renders a 16-bit code point as Joy renders cipher suites. The
+// strings are cut from one table of every code point (256 KiB), so the
+// dozens a ClientHello lists cost no allocation.
+func hex4(v uint16) string { return hex4Table[4*int(v) : 4*int(v)+4] }
 
-func hex4List(vs []uint16, limit int) []string {
-	if len(vs) == 0 {
-		return nil
+var hex4Table = func() string {
+	const digits = "0123456789abcdef"
+	b := make([]byte, 0, 4<<16)
+	for v := range 1 << 16 {
+		b = append(b, digits[v>>12], digits[v>>8&0xf], digits[v>>4&0xf], digits[v&0xf])
 	}
-	if len(vs) > limit {
-		vs = vs[:limit]
-	}
-	out := make([]string, len(vs))
-	for i, v := range vs {
-		out[i] = hex4(v)
-	}
-	return out
-}
+	return string(b)
+}()
 
 // extensionNames are the IANA TLS ExtensionType names, as Joy spelled
 // them (the registry's names without remarks).

@@ -15,8 +15,8 @@
 package tls
 
 import (
-	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/flowjoy/flowjoy/userspace/jsontext"
@@ -91,6 +91,13 @@ type Parser struct {
 	records []recordEntry
 	alerts  []Alert
 	errs    []string
+
+	// What Report fills, kept so that reporting allocates nothing: the
+	// object, its srlt, and the backing of its lists.
+	obj  Object
+	srlt []Record
+	ints []int
+	strs []string
 }
 
 // recordEntry is an srlt entry before the ipt is known.
@@ -142,6 +149,40 @@ func NewQUIC() *Parser {
 }
 
 var _ proto.Stream = (*Parser)(nil)
+
+// Reset makes p a parser for a new connection, of the same kind (TCP or
+// QUIC), keeping its buffers (but not large ones) so that the next
+// connection does not allocate them again. What Report returned before is
+// no longer valid: it shares those buffers.
+func (p *Parser) Reset() {
+	*p = Parser{
+		quic: p.quic,
+		dirs: [2]direction{
+			{hs: handshakeReader{buf: keep(p.dirs[0].hs.buf)}},
+			{hs: handshakeReader{buf: keep(p.dirs[1].hs.buf)}},
+		},
+		keyEx:   p.keyEx[:0],
+		records: p.records[:0],
+		alerts:  p.alerts[:0],
+		errs:    p.errs[:0],
+		srlt:    p.srlt[:0],
+		ints:    p.ints[:0],
+		strs:    p.strs[:0],
+	}
+}
+
+// maxKept bounds the capacity of a buffer that is kept when its contents
+// are no longer needed (a stopped direction, Reset): the usual handshake
+// message fits, and a pool of parsers does not hold 64 KiB each.
+const maxKept = 4 << 10
+
+// keep returns b emptied, or nil when b is too large to keep.
+func keep(b []byte) []byte {
+	if cap(b) > maxKept {
+		return nil
+	}
+	return b[:0]
+}
 
 // Data implements proto.Stream: it parses TLS records of dir.
 func (p *Parser) Data(dir proto.Dir, data []byte, ts int64) {
@@ -340,7 +381,7 @@ func (p *Parser) noteHandshake(entry int, typ uint8, length int) {
 func (p *Parser) Gap(dir proto.Dir) {
 	d := &p.dirs[dir&1]
 	d.stopped = true
-	d.hs = handshakeReader{}
+	d.hs.stop()
 }
 
 // Done implements proto.Stream. A TCP parser is done when each direction
@@ -421,7 +462,7 @@ func (p *Parser) handshake(dir proto.Dir, typ uint8, body []byte) {
 		if !p.keyExSeen {
 			p.keyExSeen = true
 			if len(body) <= maxClientKeyExchange {
-				p.keyEx = append([]byte(nil), body...)
+				p.keyEx = append(p.keyEx[:0], body...)
 			}
 		}
 	case hsServerKeyExchange:
@@ -451,13 +492,13 @@ func (p *Parser) noteMsg(msg string) {
 
 func (p *Parser) stop(d *direction, err error) {
 	d.stopped = true
-	d.hs = handshakeReader{}
+	d.hs.stop()
 	p.note(err)
 }
 
 func (p *Parser) stopMsg(d *direction, msg string) {
 	d.stopped = true
-	d.hs = handshakeReader{}
+	d.hs.stop()
 	p.noteMsg(msg)
 }
 
@@ -477,6 +518,10 @@ type handshakeReader struct {
 	typ    uint8  // type and length of the message being skipped
 	length int
 }
+
+// stop drops the message being assembled; a small buffer is kept for the
+// parser's next connection (Reset).
+func (h *handshakeReader) stop() { *h = handshakeReader{buf: keep(h.buf)} }
 
 // midMessage says part of a message has been read.
 func (h *handshakeReader) midMessage() bool { return len(h.buf) > 0 || h.skip > 0 }
@@ -534,13 +579,15 @@ func (h *handshakeReader) feed(b []byte, entry int, done func(entry int, typ uin
 
 // Report implements proto.Reporter. It returns ("tls", *Object), or a nil
 // value when no TLS record or handshake message was seen. The object
-// shares no mutable state with the parser: feeding the parser afterwards
-// does not change it.
+// belongs to the parser: feeding the parser afterwards does not change
+// it, but the next Report or Reset does.
 func (p *Parser) Report() (string, any) {
 	if len(p.records) == 0 && p.client == nil && p.server == nil {
 		return "tls", nil
 	}
-	o := &Object{}
+	o := &p.obj
+	*o = Object{}
+	p.strs = p.strs[:0]
 	if ch := p.client; ch != nil {
 		p.reportClient(o, ch)
 	}
@@ -553,12 +600,12 @@ func (p *Parser) Report() (string, any) {
 	}
 	if len(p.keyEx) > 0 {
 		o.CKeyLength = 8 * len(p.keyEx)
-		o.CKeyExchange = hex.EncodeToString(p.keyEx)
+		o.CKeyExchange = p.keyEx
 	}
 	clientDir := p.clientDir & 1
 	o.CCert = p.certs[clientDir]
 	o.SCert = p.certs[clientDir^1]
-	o.SRLT = p.srlt()
+	o.SRLT = p.reportSRLT()
 	o.Alerts = p.alerts
 	o.ParseErrors = p.errs
 	return "tls", o
@@ -581,11 +628,9 @@ func (p *Parser) reportClient(o *Object, ch *clientHello) {
 			o.CVersion = best
 		}
 	}
-	o.CRandom = hex.EncodeToString(ch.random)
-	if len(ch.sessionID) > 0 {
-		o.CSID = hex.EncodeToString(ch.sessionID)
-	}
-	o.CS = hex4List(ch.ciphers, maxListed)
+	o.CRandom = ch.random
+	o.CSID = ch.sessionID
+	o.CS = p.hex4List(ch.ciphers, maxListed)
 	if ch.sslv2 {
 		// SSL 3.0/TLS suites keep Joy's four digits; SSLv2 ciphers are
 		// written with their six.
@@ -602,10 +647,10 @@ func (p *Parser) reportClient(o *Object, ch *clientHello) {
 	}
 	o.SNI = wireStrings(ch.serverNames)
 	o.CALPN = wireStrings(ch.alpn)
-	o.CSupportedVersions = hex4List(ch.supportedVersions, maxListed)
-	o.CSupportedGroups = hex4List(ch.groups, maxListed)
-	o.CKeyShareGroups = hex4List(ch.keyShareGroups, maxListed)
-	o.CSignatureAlgorithms = hex4List(ch.sigAlgs, maxListed)
+	o.CSupportedVersions = p.hex4List(ch.supportedVersions, maxListed)
+	o.CSupportedGroups = p.hex4List(ch.groups, maxListed)
+	o.CKeyShareGroups = p.hex4List(ch.keyShareGroups, maxListed)
+	o.CSignatureAlgorithms = p.hex4List(ch.sigAlgs, maxListed)
 	// Fingerprints only describe a ClientHello read to its end.
 	if ch.complete {
 		o.JA3 = md5Hex(ja3String(ch))
@@ -620,11 +665,9 @@ func (p *Parser) reportServer(o *Object, sh *serverHello) {
 	o.SHelloVersion = hex4(sh.version)
 	o.SVersion = joyVersion(sh.negotiatedVersion())
 	if !sh.retry {
-		o.SRandom = hex.EncodeToString(sh.random)
+		o.SRandom = sh.random
 	}
-	if len(sh.sessionID) > 0 {
-		o.SSID = hex.EncodeToString(sh.sessionID)
-	}
+	o.SSID = sh.sessionID
 	if !sh.cipherRead {
 		return
 	}
@@ -646,13 +689,33 @@ func (p *Parser) reportServer(o *Object, sh *serverHello) {
 	}
 }
 
-// srlt computes the ipt of each entry: milliseconds since the previous
-// entry (0 for the first; never negative).
-func (p *Parser) srlt() []Record {
+// hex4List lists the first limit values as hex4 strings, in p.strs.
+func (p *Parser) hex4List(vs []uint16, limit int) []string {
+	if len(vs) == 0 {
+		return nil
+	}
+	vs = vs[:min(len(vs), limit)]
+	start := len(p.strs)
+	for _, v := range vs {
+		p.strs = append(p.strs, hex4(v))
+	}
+	return p.strs[start:len(p.strs):len(p.strs)]
+}
+
+// reportSRLT computes the ipt of each entry: milliseconds since the
+// previous entry (0 for the first; never negative). The handshake lists
+// are cut from p.ints.
+func (p *Parser) reportSRLT() []Record {
 	if len(p.records) == 0 {
 		return nil
 	}
-	out := make([]Record, len(p.records))
+	n := 0
+	for i := range p.records {
+		n += 2 * int(p.records[i].nhs)
+	}
+	// One backing for every list, grown before any is cut from it.
+	p.ints = slices.Grow(p.ints[:0], n)
+	out := p.srlt[:0]
 	prev := p.records[0].ts
 	for i := range p.records {
 		e := &p.records[i]
@@ -662,15 +725,23 @@ func (p *Parser) srlt() []Record {
 		}
 		r := Record{B: int(e.length), Dir: dirString(e.dir), IPT: max(ipt, 0), TP: int(e.typ)}
 		if e.nhs > 0 {
-			r.HSTypes = make([]int, e.nhs)
-			r.HSLens = make([]int, e.nhs)
-			for j := range int(e.nhs) {
-				r.HSTypes[j], r.HSLens[j] = int(e.hsTypes[j]), int(e.hsLens[j])
-			}
+			r.HSTypes = cutInts(&p.ints, e.hsTypes[:e.nhs])
+			r.HSLens = cutInts(&p.ints, e.hsLens[:e.nhs])
 		}
-		out[i] = r
+		out = append(out, r)
 	}
+	p.srlt = out
 	return out
+}
+
+// cutInts appends vs to *ints, which has room for them, and returns
+// them.
+func cutInts[T uint8 | uint32](ints *[]int, vs []T) []int {
+	start := len(*ints)
+	for _, v := range vs {
+		*ints = append(*ints, int(v))
+	}
+	return (*ints)[start:len(*ints):len(*ints)]
 }
 
 func wireStrings(bs [][]byte) []jsontext.WireString {

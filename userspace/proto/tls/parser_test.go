@@ -3,6 +3,7 @@ package tls
 import (
 	"bytes"
 	gotls "crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/flowjoy/flowjoy/userspace/proto"
+	"github.com/flowjoy/flowjoy/userspace/proto/internal/pcaptest"
 )
 
 // report returns the parser's object, failing if there is none.
@@ -431,7 +433,7 @@ func TestSSLv2ClientHello(t *testing.T) {
 	p.Data(1, record(22, 0x0301, message(hsServerHello, serverHelloBody(helloSpec{version: 0x0301, ciphers: []uint16{0x002f}, noExts: true}))), 0)
 	o := report(t, p)
 	if o.CVersion != Version1_0 || o.CHelloVersion != "0301" || fmt.Sprint(o.CS) != "[002f 0035 0700c0]" ||
-		o.CRandom != strings.Repeat("aa", 16) || o.JA3 != "" || o.SCS != "002f" || o.ParseErrors != nil {
+		hex.EncodeToString(o.CRandom) != strings.Repeat("aa", 16) || o.JA3 != "" || o.SCS != "002f" || o.ParseErrors != nil {
 		t.Errorf("%+v", o)
 	}
 }
@@ -457,6 +459,42 @@ func TestRecordHeaderErrors(t *testing.T) {
 		errs := report(t, p).ParseErrors
 		if len(errs) != 2 || errs[0] != c.want || errs[1] != fmt.Sprintf("%s: SSLv2 ClientHello of length %d", "out stream", 5) {
 			t.Errorf("header % x: errors %q, want %q then the SSLv2 one", c.hdr, errs, c.want)
+		}
+	}
+}
+
+// TestReset: a parser that parsed another connection and was Reset
+// reports what a new parser reports, since the pipeline reuses parsers
+// from flow to flow.
+func TestReset(t *testing.T) {
+	k := getPKI(t)
+	tls13 := connect(t, &gotls.Config{RootCAs: k.roots, ServerName: "server.test", Time: pkiTime},
+		&gotls.Config{Certificates: []gotls.Certificate{k.ecdsaLeaf}, Time: pkiTime})
+	notTLS := session{events: []pcaptest.Event{
+		{Dir: proto.Out, Data: record(typeHandshake, 0x0301, message(hsClientHello, clientHelloBody(helloSpec{version: 0x0303, ciphers: []uint16{0x1301}})))},
+		{Dir: proto.In, Data: bytes.Repeat([]byte{0xee}, 300)},
+		{Dir: proto.Out, Data: []byte("GET / HTTP/1.1\r\n\r\n")},
+	}}
+	sessions := map[string]session{"TLS 1.2": tls12Session(t), "TLS 1.3": tls13, "not TLS": notTLS}
+	feed := func(p *Parser, s session) []byte {
+		for _, e := range s.events {
+			p.Data(e.Dir, e.Data, e.TS)
+		}
+		_, v := p.Report()
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for na, a := range sessions {
+		for nb, b := range sessions {
+			p := New()
+			feed(p, a)
+			p.Reset()
+			if got, want := feed(p, b), feed(New(), b); !bytes.Equal(got, want) {
+				t.Errorf("%s after %s and Reset:\n%s\nnew parser:\n%s", nb, na, got, want)
+			}
 		}
 	}
 }

@@ -6,6 +6,7 @@ package tls
 // listed in truthExceptions with the reason.
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -239,7 +240,7 @@ func (c comparer) compare(o *Object, tt *truthTLS) {
 		c.eq("client version", "0x"+o.CHelloVersion, ch.Version)
 		c.eq("cs", prefixed(o.CS), orEmpty(ch.Ciphersuites))
 		c.eq("c_extensions", extensionTypes(o.CExtensions), orEmptyInts(ch.Extensions))
-		c.eq("c_sid", nilIfEmpty(o.CSID), ch.SessionID)
+		c.eq("c_sid", nilIfEmpty(hex.EncodeToString(o.CSID)), ch.SessionID)
 		var sni *string
 		if len(o.SNI) > 0 {
 			s := tsharkText(o.SNI[0])
@@ -276,7 +277,7 @@ func (c comparer) compare(o *Object, tt *truthTLS) {
 		c.eq("scs", "0x"+o.SCS, sh.Ciphersuite)
 		c.eq("s_extensions", extensionTypes(o.SExtensions), orEmptyInts(sh.Extensions))
 		if !sh.HRR || sh.SessionID != nil {
-			c.eq("s_sid", nilIfEmpty(o.SSID), sh.SessionID)
+			c.eq("s_sid", nilIfEmpty(hex.EncodeToString(o.SSID)), sh.SessionID)
 		}
 		var sv []string
 		if o.SSupportedVersion != "" {
