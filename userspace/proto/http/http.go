@@ -66,12 +66,12 @@ type half struct {
 	tunnel    bool   // after CONNECT/Upgrade: non-HTTP bytes end the parse quietly
 }
 
-// close stops parsing the direction. Its line buffer is kept for the
-// parser's next connection (Reset), unless it grew large.
+// close stops parsing the direction and lets its line buffer go: the
+// flow may live long after (as the TLS parser's stopped directions do).
 func (h *half) close() {
 	h.state = stateClosed
 	h.msg = nil
-	h.line = keepLine(h.line)
+	h.line = nil
 }
 
 // maxKeptLine bounds the capacity of a line buffer kept while it is not
