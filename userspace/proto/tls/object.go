@@ -1,6 +1,8 @@
 package tls
 
 import (
+	"sync"
+
 	"github.com/flowjoy/flowjoy/userspace/jsontext"
 )
 
@@ -157,17 +159,18 @@ func dirString(d uint8) string {
 
 // hex4 renders a 16-bit code point as Joy renders cipher suites. The
 // strings are cut from one table of every code point (256 KiB), so the
-// dozens a ClientHello lists cost no allocation.
-func hex4(v uint16) string { return hex4Table[4*int(v) : 4*int(v)+4] }
+// dozens a ClientHello lists cost no allocation; the table is built at the
+// first use, so runs that meet no TLS do not pay for it.
+func hex4(v uint16) string { return hex4Table()[4*int(v) : 4*int(v)+4] }
 
-var hex4Table = func() string {
+var hex4Table = sync.OnceValue(func() string {
 	const digits = "0123456789abcdef"
 	b := make([]byte, 0, 4<<16)
 	for v := range 1 << 16 {
 		b = append(b, digits[v>>12], digits[v>>8&0xf], digits[v>>4&0xf], digits[v&0xf])
 	}
 	return string(b)
-}()
+})
 
 // extensionNames are the IANA TLS ExtensionType names, as Joy spelled
 // them (the registry's names without remarks).

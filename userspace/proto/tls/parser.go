@@ -171,9 +171,9 @@ func (p *Parser) Reset() {
 	}
 }
 
-// maxKept bounds the capacity of a buffer that is kept when its contents
-// are no longer needed (a stopped direction, Reset): the usual handshake
-// message fits, and a pool of parsers does not hold 64 KiB each.
+// maxKept bounds the capacity of a handshake buffer Reset keeps for the
+// next connection: the usual handshake message fits, and a pool of
+// parsers does not hold 64 KiB each.
 const maxKept = 4 << 10
 
 // keep returns b emptied, or nil when b is too large to keep.
