@@ -222,6 +222,9 @@ type Pool struct {
 	parseds []*parsed
 	tls     []*tls.Parser
 	http    []*http.Parser
+	// tlsReports: a pipeline writes each flow's record before the next
+	// flow's Report, so its TLS parsers share what Report fills.
+	tlsReports tls.Group
 }
 
 const maxPooled = 1 << 12
@@ -242,7 +245,7 @@ func (pool *Pool) tlsParser() *tls.Parser {
 		t.Reset()
 		return t
 	}
-	return tls.New()
+	return pool.tlsReports.New()
 }
 
 func (pool *Pool) httpParser(redact bool) *http.Parser {

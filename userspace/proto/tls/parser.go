@@ -92,13 +92,30 @@ type Parser struct {
 	alerts  []Alert
 	errs    []string
 
-	// What Report fills, kept so that reporting allocates nothing: the
-	// object, its srlt, and the backing of its lists.
+	// What Report fills: its Group's, or its own made at the first Report.
+	rep *reporting
+}
+
+// reporting is what Report fills, kept so that reporting allocates
+// nothing: the object, its srlt, and the backing of its lists.
+type reporting struct {
 	obj  Object
 	srlt []Record
 	ints []int
 	strs []string
 }
+
+// A Group makes parsers that share what Report fills: parsers used by one
+// goroutine that writes each report before taking the next (a pipeline's)
+// need one of those between them, not one each (about 700 bytes, half of
+// an open connection's parser). A Report's object then stays valid until
+// the next Report of any parser of the group. The zero value is ready.
+type Group struct {
+	rep reporting
+}
+
+// New returns a parser for TLS over TCP that reports into g.
+func (g *Group) New() *Parser { return &Parser{rep: &g.rep} }
 
 // recordEntry is an srlt entry before the ipt is known.
 type recordEntry struct {
@@ -165,9 +182,7 @@ func (p *Parser) Reset() {
 		records: p.records[:0],
 		alerts:  p.alerts[:0],
 		errs:    p.errs[:0],
-		srlt:    p.srlt[:0],
-		ints:    p.ints[:0],
-		strs:    p.strs[:0],
+		rep:     p.rep,
 	}
 }
 
@@ -581,15 +596,19 @@ func (h *handshakeReader) feed(b []byte, entry int, done func(entry int, typ uin
 
 // Report implements proto.Reporter. It returns ("tls", *Object), or a nil
 // value when no TLS record or handshake message was seen. The object
-// belongs to the parser: feeding the parser afterwards does not change
-// it, but the next Report or Reset does.
+// belongs to the parser, or to its Group: feeding the parser afterwards
+// does not change it, but the next Report of the parser, or of any parser
+// of its Group, does.
 func (p *Parser) Report() (string, any) {
 	if len(p.records) == 0 && p.client == nil && p.server == nil {
 		return "tls", nil
 	}
-	o := &p.obj
+	if p.rep == nil {
+		p.rep = new(reporting)
+	}
+	o := &p.rep.obj
 	*o = Object{}
-	p.strs = p.strs[:0]
+	p.rep.strs = p.rep.strs[:0]
 	if ch := p.client; ch != nil {
 		p.reportClient(o, ch)
 	}
@@ -691,22 +710,24 @@ func (p *Parser) reportServer(o *Object, sh *serverHello) {
 	}
 }
 
-// hex4List lists the first limit values as hex4 strings, in p.strs.
+// hex4List lists the first limit values as hex4 strings, in the report's
+// strs.
 func (p *Parser) hex4List(vs []uint16, limit int) []string {
 	if len(vs) == 0 {
 		return nil
 	}
 	vs = vs[:min(len(vs), limit)]
-	start := len(p.strs)
+	r := p.rep
+	start := len(r.strs)
 	for _, v := range vs {
-		p.strs = append(p.strs, hex4(v))
+		r.strs = append(r.strs, hex4(v))
 	}
-	return p.strs[start:len(p.strs):len(p.strs)]
+	return r.strs[start:len(r.strs):len(r.strs)]
 }
 
 // reportSRLT computes the ipt of each entry: milliseconds since the
 // previous entry (0 for the first; never negative). The handshake lists
-// are cut from p.ints.
+// are cut from the report's ints.
 func (p *Parser) reportSRLT() []Record {
 	if len(p.records) == 0 {
 		return nil
@@ -716,8 +737,9 @@ func (p *Parser) reportSRLT() []Record {
 		n += 2 * int(p.records[i].nhs)
 	}
 	// One backing for every list, grown before any is cut from it.
-	p.ints = slices.Grow(p.ints[:0], n)
-	out := p.srlt[:0]
+	rep := p.rep
+	rep.ints = slices.Grow(rep.ints[:0], n)
+	out := rep.srlt[:0]
 	prev := p.records[0].ts
 	for i := range p.records {
 		e := &p.records[i]
@@ -727,12 +749,12 @@ func (p *Parser) reportSRLT() []Record {
 		}
 		r := Record{B: int(e.length), Dir: dirString(e.dir), IPT: max(ipt, 0), TP: int(e.typ)}
 		if e.nhs > 0 {
-			r.HSTypes = cutInts(&p.ints, e.hsTypes[:e.nhs])
-			r.HSLens = cutInts(&p.ints, e.hsLens[:e.nhs])
+			r.HSTypes = cutInts(&rep.ints, e.hsTypes[:e.nhs])
+			r.HSLens = cutInts(&rep.ints, e.hsLens[:e.nhs])
 		}
 		out = append(out, r)
 	}
-	p.srlt = out
+	rep.srlt = out
 	return out
 }
 

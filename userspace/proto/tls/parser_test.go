@@ -463,9 +463,10 @@ func TestRecordHeaderErrors(t *testing.T) {
 	}
 }
 
-// TestReset: a parser that parsed another connection and was Reset
-// reports what a new parser reports, since the pipeline reuses parsers
-// from flow to flow.
+// TestReset: a parser that parsed another connection and was Reset, and
+// a parser whose Group's other parser reported before it, report what a
+// new parser reports, since the pipeline reuses parsers from flow to flow
+// and its parsers share one Group.
 func TestReset(t *testing.T) {
 	k := getPKI(t)
 	tls13 := connect(t, &gotls.Config{RootCAs: k.roots, ServerName: "server.test", Time: pkiTime},
@@ -494,6 +495,16 @@ func TestReset(t *testing.T) {
 			p.Reset()
 			if got, want := feed(p, b), feed(New(), b); !bytes.Equal(got, want) {
 				t.Errorf("%s after %s and Reset:\n%s\nnew parser:\n%s", nb, na, got, want)
+			}
+			// Parsers of a Group, each reporting after the other one
+			// reported (a pipeline's order), report as parsers of their own.
+			var g Group
+			pa, pb := g.New(), g.New()
+			if got, want := feed(pa, a), feed(New(), a); !bytes.Equal(got, want) {
+				t.Errorf("%s in a group:\n%s\nnew parser:\n%s", na, got, want)
+			}
+			if got, want := feed(pb, b), feed(New(), b); !bytes.Equal(got, want) {
+				t.Errorf("%s in a group after %s:\n%s\nnew parser:\n%s", nb, na, got, want)
 			}
 		}
 	}
