@@ -129,9 +129,9 @@ type Summary struct {
 // sums and table lookups instead of Joy's textbook loops of float
 // divisions and logarithms (a third of the record's cost):
 //   - Σk·v and Σk·v² are exact integers (below 2^40 and 2^48 as counts sum
-//     to at most 2^32), and the variance n·Σk·v² − (Σk·v)² over n(n−1) is
-//     computed from them exactly in 128 bits before one rounding: no
-//     cancellation, unlike a float sum of squared deviations;
+//     to at most 2^32), and the variance's numerator n·Σk·v² − (Σk·v)² is
+//     computed from them exactly in 128 bits and only then made a float:
+//     no cancellation, unlike a float sum of squared deviations;
 //   - the entropy −Σ(k/n)·log2(k/n) is log2(n) − Σk·log2(k)/n, with
 //     k·log2(k) from a table for the counts that never wrapped (k < 256,
 //     nearly all of them) and one logarithm per count above.
