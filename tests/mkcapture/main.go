@@ -4,6 +4,10 @@
 // and bulk data, so that both "basic" and "all" do realistic work.
 //
 //	go run ./tests/mkcapture -flows 100000 -o bench.pcap
+//
+// -packets makes longer flows (more bulk data between the handshake and
+// the FINs), standing in for captures of real traffic, where fewer,
+// longer flows carry most of the bytes.
 package main
 
 import (
@@ -22,9 +26,14 @@ import (
 
 func main() {
 	flows := flag.Int("flows", 100_000, "number of flows")
+	packets := flag.Int("packets", 10, "packets per flow (at least 10)")
 	out := flag.String("o", "bench.pcap", "output file")
 	flag.Parse()
-	if err := write(*out, *flows); err != nil {
+	if *packets < 10 {
+		fmt.Fprintln(os.Stderr, "mkcapture: -packets must be at least 10 (handshake, exchange, FINs)")
+		os.Exit(2)
+	}
+	if err := write(*out, *flows, *packets); err != nil {
 		fmt.Fprintln(os.Stderr, "mkcapture:", err)
 		os.Exit(1)
 	}
@@ -37,7 +46,7 @@ var (
 	httpReply   = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1200\r\n\r\n")
 )
 
-func write(path string, nflows int) error {
+func write(path string, nflows, npackets int) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -69,14 +78,14 @@ func write(path string, nflows int) error {
 			s.seq = [2]uint32{rng.Uint32(), rng.Uint32()}
 			specs = append(specs, s)
 		}
-		for step := 0; step < 10; step++ {
+		for step := 0; step < npackets; step++ {
 			for i := range specs {
 				s := &specs[i]
 				ts = ts.Add(time.Microsecond * time.Duration(1+rng.IntN(20)))
 				var payload []byte
 				fromClient := step%2 == 0
 				if s.kind == 2 { // DNS over UDP: query and answer, 5 exchanges
-					payload = make([]byte, 40+step)
+					payload = make([]byte, 40+step%20)
 					binary.BigEndian.PutUint16(payload, uint16(i))
 					payload[2] = 0x01
 					if !fromClient {
@@ -100,13 +109,13 @@ func write(path string, nflows int) error {
 						dir = 1
 						tcp.SrcPort, tcp.DstPort = tcp.DstPort, tcp.SrcPort
 					}
-					switch step {
-					case 0:
+					switch fin := step >= npackets-2; {
+					case step == 0:
 						tcp.SYN = true
 						tcp.Options = []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{5, 0xb4}}}
-					case 1:
+					case step == 1:
 						tcp.SYN, tcp.ACK = true, true
-					case 8, 9:
+					case fin:
 						tcp.FIN, tcp.ACK = true, true
 					default:
 						tcp.ACK, tcp.PSH = true, true

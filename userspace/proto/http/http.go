@@ -182,6 +182,19 @@ func (p *Parser) Data(dir proto.Dir, data []byte, _ int64) {
 				// growing from a few bytes (the buffer is reused).
 				h.line = make([]byte, 0, firstLineCap)
 			}
+			if h.state == stateStart && len(h.line) <= startPrefix && len(h.line)+len(chunk) > startPrefix {
+				// A stream that is not HTTP (a body overrunning its
+				// length, a tunnel, a binary protocol) is told by its
+				// first octets: stop there instead of buffering and
+				// copying a line that may be lineCap long.
+				n := startPrefix + 1 - len(h.line)
+				h.line = append(h.line, chunk[:n]...)
+				chunk = chunk[n:]
+				if !mayStartMessage(h.line[:startPrefix]) {
+					p.line(dir, h.line[:startPrefix], false)
+					continue
+				}
+			}
 			h.line = append(h.line, chunk...)
 			if i < 0 {
 				return
@@ -193,6 +206,34 @@ func (p *Parser) Data(dir proto.Dir, data []byte, _ int64) {
 			p.line(dir, line, over)
 		}
 	}
+}
+
+// startPrefix is how many octets of a start line tell whether it can be
+// a request or status line at all: more than a method (at most 32
+// octets) and its space, and more than an error message quotes
+// (maxErrLine), so that a prefix that cannot start a message is
+// rejected with the error text its whole line would get.
+const startPrefix = maxErrLine + 1
+
+// mayStartMessage reports whether a start line beginning with prefix
+// (startPrefix octets, all of them the line's own: its CR, if any, comes
+// later) can still parse as a request line (parseRequestLine: a token
+// method of at most 32 octets and a space) or a status line
+// (parseStatusLine: "HTTP/" first).
+func mayStartMessage(prefix []byte) bool {
+	if bytes.HasPrefix(prefix, []byte("HTTP/")) {
+		return true
+	}
+	sp := bytes.IndexByte(prefix, ' ')
+	if sp <= 0 || sp > 32 {
+		return false
+	}
+	for _, c := range prefix[:sp] {
+		if !isTokenChar(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // body takes octets of the current message's body.

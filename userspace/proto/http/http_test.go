@@ -208,6 +208,34 @@ var exchangeCases = []exchangeCase{
 		}},
 	},
 	{
+		// Its first startPrefix octets prove it is not HTTP: reported
+		// with the error its whole line would get, though no line end
+		// ever comes.
+		name: "long non-HTTP response without a line end",
+		out:  "GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+		in:   strings.Repeat("\x8c\x00binary", 30),
+		want: []Exchange{{
+			Request:  req("GET", "/", "HTTP/1.1", hdrs("Host", "h")),
+			Response: &Message{Err: lineError("not an HTTP status line: ", strings.Repeat("\x8c\x00binary", 30))},
+		}},
+	},
+	{
+		name: "method longer than 32 octets, at the start of a long line",
+		out:  strings.Repeat("X", 40) + " /" + strings.Repeat("a", 100) + " HTTP/1.1\r\n\r\n",
+		want: []Exchange{{
+			Request: &Message{request: true, Err: lineError("not an HTTP request line: ", strings.Repeat("X", 40)+" /"+strings.Repeat("a", 100)+" HTTP/1.1")},
+		}},
+	},
+	{
+		name: "long start lines that are HTTP are read whole",
+		out:  "GET /" + strings.Repeat("a", 300) + " HTTP/1.1\r\n\r\n",
+		in:   "HTTP/1.1 200 " + strings.Repeat("Fine ", 59) + "Fine\r\nContent-Length: 0\r\n\r\n",
+		want: []Exchange{{
+			Request:  req("GET", "/"+strings.Repeat("a", 300), "HTTP/1.1", nil),
+			Response: resp("200", strings.Repeat("Fine ", 59)+"Fine", hdrs("Content-Length", "0")),
+		}},
+	},
+	{
 		name: "cruft after a request: an error that the 400 answers",
 		out:  "GET / HTTP/1.1\r\nHost: h\r\n\r\n\x16\x03\x01 binary junk\r\nGET /again HTTP/1.1\r\n\r\n",
 		in:   "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
