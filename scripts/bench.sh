@@ -22,7 +22,7 @@ command -v /usr/bin/time >/dev/null || { echo "bench: /usr/bin/time is missing (
 
 for capture in "${captures[@]}"; do
   echo "== capture: $capture ($(du -h "$capture" | cut -f1)), GOMAXPROCS=$(nproc) unless set"
-  out=$(FLOWJOY_BENCH_CAPTURE=$capture go test ./tests/ -run '^$' -bench '^Benchmark(ReadOnly|Basic|All)$' -benchtime 3x -count 1)
+  out=$(FLOWJOY_BENCH_CAPTURE=$capture go test ./tests/ -run '^$' -bench '^Benchmark(ReadOnly|ReadHistogram|Basic|All)$' -benchtime 3x -count 1)
   echo "$out" | grep -E '^Benchmark'
   echo "$out" | awk '
     /^Benchmark/ {
@@ -35,10 +35,11 @@ for capture in "${captures[@]}"; do
       n[name]=1
     }
     END {
-      if (!("ReadOnly" in pps)) exit 1
+      if (!("ReadOnly" in pps) || !("ReadHistogram" in pps)) exit 1
       printf "in-process  %-8s %12.0f pkts/s  %8.1f MB/s\n", "read-only", pps["ReadOnly"], mbs["ReadOnly"]
-      for (s in n) if (s != "ReadOnly")
-        printf "in-process  %-8s %12.0f pkts/s  %8.1f MB/s  %5.3fx the read-only pass  %.3f allocs/packet\n", s, pps[s], mbs[s], pps[s]/pps["ReadOnly"], apk[s]
+      printf "in-process  %-8s %12.0f pkts/s  %8.1f MB/s  (read and histogram every byte, one core)\n", "read+hist", pps["ReadHistogram"], mbs["ReadHistogram"]
+      for (s in n) if (s != "ReadOnly" && s != "ReadHistogram")
+        printf "in-process  %-8s %12.0f pkts/s  %8.1f MB/s  %5.3fx the read-only pass  %5.3fx read+hist  %.3f allocs/packet\n", s, pps[s], mbs[s], pps[s]/pps["ReadOnly"], pps[s]/pps["ReadHistogram"], apk[s]
     }'
   size=$(stat -c %s "$capture")
   # The binary runs BENCH_RUNS times (3 unless set) per feature set, each

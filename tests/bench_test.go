@@ -85,7 +85,7 @@ func benchFile(b *testing.B, process func(*event.Packet), finish func()) {
 // writeHeapProfile writes the live heap, every flow of the capture still
 // open or closing (the end of input has not flushed them), to the file
 // named by FLOWJOY_BENCH_HEAPPROFILE, if set: that is where the pipelines
-// hold the most (docs/profiles/after-all-inuse.txt).
+// hold the most (docs/profiles/round7/after-all-inuse.txt).
 func writeHeapProfile(b *testing.B) {
 	path := os.Getenv("FLOWJOY_BENCH_HEAPPROFILE")
 	if path == "" {
@@ -105,6 +105,21 @@ func writeHeapProfile(b *testing.B) {
 }
 
 func BenchmarkReadOnly(b *testing.B) { benchFile(b, nil, nil) }
+
+// BenchmarkReadHistogram reads the file and counts every captured byte
+// into one histogram, on the reader's core: issue 8 puts the goal for
+// "all" at about the time this takes.
+func BenchmarkReadHistogram(b *testing.B) {
+	var counts [256]uint64
+	benchFile(b, func(ev *event.Packet) {
+		for _, x := range ev.Data {
+			counts[x]++
+		}
+	}, nil)
+	if counts == [256]uint64{} {
+		b.Fatal("no bytes counted")
+	}
+}
 
 func benchPipeline(b *testing.B, all bool, shards int) {
 	cfg := pipeline.Config{
