@@ -143,16 +143,26 @@ volatile const __u8 tunnels_whole = 1;
 // nothing per packet.
 volatile __u32 budget_gen = 0;
 
+// Elements are allocated as flows appear (BPF_F_NO_PREALLOC), so the map
+// costs what is open, not max_entries × 256 bytes up front (--max-flows'
+// default of 1 M preallocated 273 MB of kernel memory). Live, a packet
+// costs the same either way (docs/PERFORMANCE.md); a full map still fails
+// the insert (-E2BIG), which is counted.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH); // not LRU: LRU would evict silently
 	__uint(max_entries, 65536);      // set by userspace
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct fj_key);
 	__type(value, struct fj_flow);
 } flows SEC(".maps");
 
+// LRU maps are always preallocated, so userspace sizes this one at
+// min(--max-flows, 65536) rather than --max-flows (1 M: 121 MB): an
+// override lives only from userspace's write to the flow's next packet,
+// and one evicted before that only costs the bytes copied meanwhile.
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH); // losing an override only costs bytes
-	__uint(max_entries, 65536);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536); // set by userspace
 	__type(key, struct fj_key);
 	__type(value, __s64);
 } budget_overrides SEC(".maps");

@@ -46,6 +46,10 @@ const (
 	DefaultPollInterval  = 20 * time.Millisecond
 )
 
+// maxBudgetOverrides bounds the payload-budget side map (an LRU map, so
+// preallocated whole; see budget_overrides in bpf/flowjoy.c).
+const maxBudgetOverrides = 65536
+
 // AnyInterface as the only interface captures on all of them.
 const AnyInterface = "any"
 
@@ -274,7 +278,7 @@ func (e *Engine) load() error {
 		}
 	}
 	spec.Maps[bpf.FlowjoyMapFlows].MaxEntries = uint32(e.cfg.MaxFlows)
-	spec.Maps[bpf.FlowjoyMapBudgetOverrides].MaxEntries = uint32(e.cfg.MaxFlows)
+	spec.Maps[bpf.FlowjoyMapBudgetOverrides].MaxEntries = uint32(min(e.cfg.MaxFlows, maxBudgetOverrides))
 	spec.Maps[bpf.FlowjoyMapSamples].MaxEntries = uint32(e.cfg.RingBytes)
 
 	var target any = &e.objs.tcObjects
