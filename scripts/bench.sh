@@ -6,7 +6,8 @@
 # carry most bytes) and for CAPTURE if given, the
 # packets/s, MB/s and allocations per packet of the basic and all feature
 # sets measured in-process (one pipeline per core, as the command runs),
-# their ratio to a read-only pass over the same file in the same run, and
+# their ratios to a read-only pass and to a read-and-histogram pass over
+# the same file in the same run, and
 # the wall time, packets/s and peak RSS of the real binary (bin/flowjoy,
 # under /usr/bin/time -v, records written to /dev/null; BENCH_RUNS runs).
 set -euo pipefail

@@ -208,32 +208,28 @@ func (p *Parser) Data(dir proto.Dir, data []byte, _ int64) {
 	}
 }
 
+// maxMethod bounds a request method's length: longer tokens are not
+// taken for one (no registered method comes close).
+const maxMethod = 32
+
 // startPrefix is how many octets of a start line tell whether it can be
-// a request or status line at all: more than a method (at most 32
-// octets) and its space, and more than an error message quotes
-// (maxErrLine), so that a prefix that cannot start a message is
-// rejected with the error text its whole line would get.
-const startPrefix = maxErrLine + 1
+// a request or status line at all: more than a method and its space, and
+// more than an error message quotes (maxErrLine), so that a prefix that
+// cannot start a message is rejected with the error text its whole line
+// would get.
+const startPrefix = max(maxErrLine, maxMethod) + 1
 
 // mayStartMessage reports whether a start line beginning with prefix
 // (startPrefix octets, all of them the line's own: its CR, if any, comes
 // later) can still parse as a request line (parseRequestLine: a token
-// method of at most 32 octets and a space) or a status line
+// method of at most maxMethod octets and a space) or a status line
 // (parseStatusLine: "HTTP/" first).
 func mayStartMessage(prefix []byte) bool {
 	if bytes.HasPrefix(prefix, []byte("HTTP/")) {
 		return true
 	}
 	sp := bytes.IndexByte(prefix, ' ')
-	if sp <= 0 || sp > 32 {
-		return false
-	}
-	for _, c := range prefix[:sp] {
-		if !isTokenChar(c) {
-			return false
-		}
-	}
-	return true
+	return sp >= 0 && sp <= maxMethod && isToken(string(prefix[:sp]))
 }
 
 // body takes octets of the current message's body.
@@ -346,7 +342,7 @@ func (p *Parser) requestLine(dir proto.Dir, line string, over bool) {
 // its target; its version is unknown, and its headers are still read.
 func parseRequestLine(m *Message, s string, cut bool) bool {
 	method, rest, ok := strings.Cut(s, " ")
-	if !ok || len(method) > 32 || !isToken(method) {
+	if !ok || len(method) > maxMethod || !isToken(method) {
 		return false
 	}
 	*m = Message{request: true, Method: method}
@@ -763,7 +759,7 @@ func Detect(firstOutBytes []byte) bool {
 		return true
 	}
 	sp := bytes.IndexByte(firstOutBytes, ' ')
-	if sp <= 0 || sp > 32 {
+	if sp <= 0 || sp > maxMethod {
 		return false
 	}
 	method := string(firstOutBytes[:sp])
