@@ -1182,3 +1182,107 @@ func TestJA4AgainstFoxIO(t *testing.T) {
 		t.Errorf("only %d JA4 values compared", compared)
 	}
 }
+
+// TLS through an HTTP proxy: the record of a CONNECT connection holds the
+// exchange with the proxy and the tls object of the tunnel, equal to
+// tshark's dissection of it; a tunnel that carries no TLS (SMTP here)
+// has no tls object.
+func TestTLSThroughHTTPConnect(t *testing.T) {
+	root := sharedDir(t)
+	var truth struct {
+		Flows []struct {
+			TLS struct {
+				ClientHellos []tlsHello `json:"client_hellos"`
+				ServerHellos []tlsHello `json:"server_hellos"`
+				Certificates []struct {
+					Dir   string `json:"dir"`
+					Chain []struct {
+						Serial string   `json:"serial"`
+						SANDNS []string `json:"san_dns"`
+					} `json:"chain"`
+				} `json:"certificates"`
+			} `json:"tls"`
+		} `json:"flows"`
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "truth", "ja4", "https-connect.pcap.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &truth); err != nil {
+		t.Fatal(err)
+	}
+	if len(truth.Flows) != 1 || len(truth.Flows[0].TLS.ClientHellos) != 1 || len(truth.Flows[0].TLS.Certificates) != 1 {
+		t.Fatalf("truth: want one flow with one ClientHello and one Certificate message, have %+v", truth.Flows)
+	}
+	tt := truth.Flows[0].TLS
+	// The truth writes absent lists as [], the record leaves them out.
+	for _, hs := range [][]tlsHello{tt.ClientHellos, tt.ServerHellos} {
+		for i := range hs {
+			h := &hs[i]
+			for _, l := range []*[]string{&h.SupportedVersions, &h.ALPN, &h.Ciphersuites, &h.SupportedGroups, &h.KeyShareGroups, &h.SignatureAlgs} {
+				if len(*l) == 0 {
+					*l = nil
+				}
+			}
+		}
+	}
+
+	// connectOf returns the record's CONNECT exchange (method, answer code).
+	connectOf := func(rec map[string]any) (string, string) {
+		xs, _ := rec["http"].([]any)
+		if len(xs) != 1 {
+			return "", ""
+		}
+		x := xs[0].(map[string]any)
+		out, _ := x["out"].([]any)
+		in, _ := x["in"].([]any)
+		if len(out) == 0 || len(in) < 2 {
+			return "", ""
+		}
+		m, _ := out[0].(map[string]any)["method"].(string)
+		c, _ := in[1].(map[string]any)["code"].(string)
+		return m, c
+	}
+
+	r := runFlowjoy(t, nil, append([]string{"-r", filepath.Join(root, "ja4", "https-connect.pcap")}, noTimeouts...)...)
+	if r.exit != 0 || len(r.records) != 1 {
+		t.Fatalf("exit %d, %d records: %s", r.exit, len(r.records), r.stderr)
+	}
+	rec := r.records[0]
+	if m, c := connectOf(rec); m != "CONNECT" || c != "200" {
+		t.Errorf("http: %v, want a CONNECT answered 200", rec["http"])
+	}
+	tl, ok := rec["tls"].(map[string]any)
+	if !ok {
+		t.Fatalf("no tls object for the tunnel: %v", rec)
+	}
+	compareHellos(t, "https-connect.pcap", tl, tt.ClientHellos, tt.ServerHellos, false)
+	certs, _ := tl["s_cert"].([]any)
+	chain := tt.Certificates[0].Chain
+	if len(certs) != len(chain) {
+		t.Fatalf("s_cert has %d certificates, tshark %d", len(certs), len(chain))
+	}
+	for i, c := range chain {
+		rc := certs[i].(map[string]any)
+		if want := strings.ReplaceAll(c.Serial, ":", ""); rc["serial_number"] != want {
+			t.Errorf("cert %d serial %v, tshark %s", i, rc["serial_number"], want)
+		}
+		if have := strList(rc["san_dns"]); (len(have) > 0 || len(c.SANDNS) > 0) && !reflect.DeepEqual(have, c.SANDNS) {
+			t.Errorf("cert %d san_dns %v, tshark %v", i, have, c.SANDNS)
+		}
+	}
+
+	r = runFlowjoy(t, nil, append([]string{"-r", filepath.Join(root, "zeek", "http", "connect-with-smtp.pcap")}, noTimeouts...)...)
+	connects := 0
+	for _, rec := range r.records {
+		if m, c := connectOf(rec); m == "CONNECT" && c == "200" {
+			connects++
+			if rec["tls"] != nil {
+				t.Errorf("SMTP tunnel with a tls object: %v", rec["tls"])
+			}
+		}
+	}
+	if r.exit != 0 || connects != 1 {
+		t.Errorf("connect-with-smtp.pcap: exit %d, %d CONNECT records, want 1: %s", r.exit, connects, r.stderr)
+	}
+}

@@ -77,7 +77,11 @@ type parsed struct {
 	stream   proto.Stream
 	datagram proto.Datagram
 	// extra reporters that ride along (QUIC's TLS object).
-	extra    []proto.Reporter
+	extra []proto.Reporter
+	// tunnel is the TLS parser of an HTTP CONNECT tunnel, from pool
+	// (OpenTunnel), reported after the http object.
+	tunnel   *tls.Parser
+	pool     *Pool
 	reasm    [2]reassembly.Direction
 	deliver  [2]deliverer
 	reported bool
@@ -111,6 +115,10 @@ func (f *Flow) tcp(cfg *Config, pool *Pool, dir proto.Dir, ts int64, p *decode.P
 		}
 		f.parsed = pool.parsed()
 		f.stream = stream
+		if h, ok := stream.(*http.Parser); ok && cfg.on("tls") {
+			f.pool = pool
+			h.OpenTunnels(f.parsed)
+		}
 		stats.streams.Add(1)
 		limiter := cfg.Limiter
 		if limiter == nil {
@@ -152,6 +160,15 @@ func (f *Flow) udp(cfg *Config, pool *Pool, dir proto.Dir, ts int64, p *decode.P
 		return
 	}
 	f.datagram.Datagram(dir, p.Payload, uint32(len(p.Payload)) < p.PayloadLen, ts)
+}
+
+// OpenTunnel implements http.TunnelOpener: TLS through an HTTP proxy.
+func (pd *parsed) OpenTunnel(first []byte) proto.Stream {
+	if !tls.Detect(first) {
+		return nil
+	}
+	pd.tunnel = pd.pool.tlsParser()
+	return pd.tunnel
 }
 
 // Done reports that the flow's parsers want no more payload: no parser is
@@ -204,10 +221,19 @@ func (f *Flow) Report(dst []proto.Object, final bool) []proto.Object {
 		return dst
 	}
 	f.reported = true
-	for _, r := range append([]proto.Reporter{main}, f.extra...) {
-		if k, v := r.Report(); v != nil {
-			dst = append(dst, proto.Object{Key: k, Value: v})
-		}
+	dst = appendReport(dst, main)
+	if f.tunnel != nil {
+		dst = appendReport(dst, f.tunnel)
+	}
+	for _, r := range f.extra {
+		dst = appendReport(dst, r)
+	}
+	return dst
+}
+
+func appendReport(dst []proto.Object, r proto.Reporter) []proto.Object {
+	if k, v := r.Report(); v != nil {
+		dst = append(dst, proto.Object{Key: k, Value: v})
 	}
 	return dst
 }
@@ -272,6 +298,9 @@ func (f *Flow) Release(pool *Pool) {
 			if len(pool.http) < maxPooled {
 				pool.http = append(pool.http, s)
 			}
+		}
+		if pd.tunnel != nil && len(pool.tls) < maxPooled {
+			pool.tls = append(pool.tls, pd.tunnel)
 		}
 		if len(pool.parseds) < maxPooled {
 			*pd = parsed{}

@@ -32,6 +32,21 @@ func FuzzHTTP(f *testing.F) {
 		if !reflect.DeepEqual(whole.exchanges, split.exchanges) {
 			t.Fatalf("cutting at %d/%d changes the result", co, ci)
 		}
+		// With a tunnel opener too: the exchanges and what the tunnel's
+		// parser gets do not depend on the cuts.
+		tw, tc := &tunnelRecorder{accept: true}, &tunnelRecorder{accept: true}
+		tunWhole, tunSplit := New(true), New(true)
+		tunWhole.OpenTunnels(tw)
+		tunSplit.OpenTunnels(tc)
+		tunWhole.Data(proto.Out, out, 0)
+		tunWhole.Data(proto.In, in, 0)
+		tunSplit.Data(proto.Out, out[:co], 0)
+		tunSplit.Data(proto.Out, out[co:], 0)
+		tunSplit.Data(proto.In, in[:ci], 0)
+		tunSplit.Data(proto.In, in[ci:], 0)
+		if !reflect.DeepEqual(tunWhole.exchanges, tunSplit.exchanges) || tw.got != tc.got || tw.opened != tc.opened {
+			t.Fatalf("with a tunnel opener, cutting at %d/%d changes the result", co, ci)
+		}
 		if len(out)+len(in) <= 1024 {
 			bytewise := New(true)
 			for i := range out {

@@ -11,7 +11,9 @@
 // stream ends, keeping only their first octets. Requests are matched to
 // responses in order (pipelining); 1xx interim responses, HEAD, 204 and
 // 304 follow RFC 9112 §6.3; CONNECT and 101 Switching Protocols end the
-// parse, since what follows is not HTTP/1.
+// parse, since what follows is not HTTP/1, except that the bytes of a
+// CONNECT tunnel go to the parser a TunnelOpener chooses for them (TLS
+// through a proxy).
 //
 // net/http's ReadRequest and ReadResponse are not used: they canonicalize
 // header names and store them in a map, losing the case, order and
@@ -42,6 +44,7 @@ const (
 	stateChunkEnd               // the CRLF after chunk data
 	stateTrailers               // trailer fields after the last chunk
 	stateUntilEnd               // body delimited by the end of the stream
+	stateTunnel                 // a CONNECT tunnel's bytes, for p.inner
 	stateClosed                 // nothing more is parsed in this direction
 )
 
@@ -100,9 +103,28 @@ type Parser struct {
 	// initiator. The first line parsed decides (see decideRoles).
 	rolesKnown bool
 	reqDir     proto.Dir
+
+	// A CONNECT tunnel's parser, chosen by opener from the client's
+	// first bytes in it; nil until then, or when it has none.
+	opener TunnelOpener
+	inner  proto.Stream
 }
 
 var _ proto.Stream = (*Parser)(nil)
+
+// TunnelOpener chooses the parser of what a CONNECT tunnel carries.
+type TunnelOpener interface {
+	// OpenTunnel returns the parser for a tunnel whose client's first
+	// bytes are first (what its first segment brought, so at least one
+	// octet), or nil to leave the tunnel unparsed. The parser is given the tunnel's bytes with
+	// directions relative to the tunnel's client (proto.Out: from the
+	// client), and the caller reports its object.
+	OpenTunnel(first []byte) proto.Stream
+}
+
+// OpenTunnels makes p hand the bytes of a CONNECT tunnel to the parser o
+// chooses. Without it (and after Reset) a tunnel ends the parse.
+func (p *Parser) OpenTunnels(o TunnelOpener) { p.opener = o }
 
 // New returns a parser. With redact, the values of Authorization,
 // Proxy-Authorization, Cookie and Set-Cookie are replaced by Redacted
@@ -136,10 +158,19 @@ const firstLineCap = 256
 // Data implements proto.Stream: requests in the Out direction, responses
 // in the In direction (the other way round when the first line says the
 // capture began mid-connection with the server as initiator).
-func (p *Parser) Data(dir proto.Dir, data []byte, _ int64) {
+func (p *Parser) Data(dir proto.Dir, data []byte, ts int64) {
 	h := &p.dirs[dir&1]
 	for len(data) > 0 && h.state != stateClosed {
 		switch h.state {
+		case stateTunnel:
+			if p.inner == nil {
+				// The server spoke first in a tunnel the client has not
+				// used yet: not a protocol the opener knows.
+				h.close()
+				return
+			}
+			p.inner.Data(p.tunnelDir(dir), data, ts)
+			return
 		case stateFixed, stateChunkData:
 			n := uint64(len(data))
 			if n > h.remaining {
@@ -160,6 +191,9 @@ func (p *Parser) Data(dir proto.Dir, data []byte, _ int64) {
 			h.body(data)
 			data = nil
 		default:
+			if h.state == stateStart && h.tunnel && len(h.line) == 0 && !isTokenChar(data[0]) && p.openTunnel(h, data) {
+				continue // the client's first bytes in the tunnel
+			}
 			if h.state == stateStart && p.rolesKnown && dir != p.reqDir && p.answersHTTP09() {
 				// An HTTP/0.9 response has no status line: it is all body,
 				// up to the end of the stream.
@@ -231,6 +265,31 @@ func mayStartMessage(prefix []byte) bool {
 	sp := bytes.IndexByte(prefix, ' ')
 	return sp >= 0 && sp <= maxMethod && isToken(string(prefix[:sp]))
 }
+
+// openTunnel takes the client's first bytes after a CONNECT (or an
+// upgrade) that are not HTTP: it starts the tunnel's parser when the
+// opener has one, and otherwise ends the direction if the proxy has
+// opened the tunnel. The client may send them before the proxy's answer;
+// then, without a parser, they are left to the HTTP parse (which stops
+// quietly at them). It reports whether it took the bytes.
+func (p *Parser) openTunnel(h *half, first []byte) bool {
+	if p.opener == nil || p.inner != nil {
+		return false
+	}
+	if p.inner = p.opener.OpenTunnel(first); p.inner == nil {
+		if p.dirs[p.respDir()&1].state != stateTunnel {
+			return false
+		}
+		h.close()
+		return true
+	}
+	h.state, h.msg = stateTunnel, nil
+	return true
+}
+
+// tunnelDir turns a flow direction into one relative to the tunnel's
+// client, who sends the requests.
+func (p *Parser) tunnelDir(dir proto.Dir) proto.Dir { return (dir ^ p.reqDir) & 1 }
 
 // body takes octets of the current message's body.
 func (h *half) body(b []byte) {
@@ -615,6 +674,14 @@ func (p *Parser) endHeaders(dir proto.Dir) {
 	req := p.pendingRequest()
 	code, _ := strconv.Atoi(m.Code)
 	switch {
+	case req != nil && req.Method == "CONNECT" && code/100 == 2 && p.opener != nil:
+		// The tunnel is open: the server's next bytes are the tunnel's,
+		// and so are the client's (they may have come already).
+		p.finish(dir)
+		h.state = stateTunnel
+		if c := &p.dirs[p.reqDir&1]; c.state != stateTunnel && !(c.state == stateStart && c.tunnel) {
+			c.close()
+		}
 	case code == 101 || req != nil && req.Method == "CONNECT" && code/100 == 2:
 		// The connection now carries another protocol (or a tunnel).
 		p.finish(dir)
@@ -672,6 +739,9 @@ func (p *Parser) fail(dir proto.Dir, err string) {
 // message in progress stays incomplete and the direction stops.
 func (p *Parser) Gap(dir proto.Dir) {
 	h := &p.dirs[dir&1]
+	if h.state == stateTunnel && p.inner != nil {
+		p.inner.Gap(p.tunnelDir(dir))
+	}
 	if h.msg != nil {
 		h.msg.Incomplete = true
 	}
@@ -679,9 +749,21 @@ func (p *Parser) Gap(dir proto.Dir) {
 }
 
 // Done implements proto.Stream: true once neither direction is parsed
-// any more (gaps, MaxExchanges, a protocol switch, or non-HTTP bytes).
+// any more (gaps, MaxExchanges, a protocol switch, or non-HTTP bytes), or
+// what is left is a tunnel whose parser is done.
 func (p *Parser) Done() bool {
-	return p.dirs[0].state == stateClosed && p.dirs[1].state == stateClosed
+	for i := range p.dirs {
+		switch p.dirs[i].state {
+		case stateClosed:
+		case stateTunnel:
+			if p.inner != nil && !p.inner.Done() {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Report implements proto.Reporter: the key "http" and an Exchanges

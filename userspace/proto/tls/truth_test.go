@@ -99,7 +99,7 @@ var truthExceptions = map[string]map[string]string{
 	"zeek/tls/xmpp-starttls.pcap":          {"*": "STARTTLS, as above"},
 	"zeek/tls/xmpp-dialback-starttls.pcap": {"*": "STARTTLS, as above"},
 	"mercury/pcaps/imap2.pcap":             {"*": "STARTTLS, as above"},
-	"ja4/https-connect.pcap":               {"*": "TLS inside an HTTP CONNECT tunnel: the stream starts with HTTP"},
+	"ja4/https-connect.pcap":               {"*": "TLS inside an HTTP CONNECT tunnel: the stream starts with HTTP (the pipeline hands the tunnel to a TLS parser: tests/TestTLSThroughHTTPConnect)"},
 	"zeek/tls/ssl-v2.pcap": {
 		"cs":                "tshark lists SSLv2 cipher specs in another field than tls.handshake.ciphersuite",
 		"handshake types >": "an SSLv2-format ClientHello is not a TLS record, so it has no srlt entry",
