@@ -1183,15 +1183,21 @@ func TestJA4AgainstFoxIO(t *testing.T) {
 	}
 }
 
-// TLS through an HTTP proxy: the record of a CONNECT connection holds the
-// exchange with the proxy and the tls object of the tunnel, equal to
-// tshark's dissection of it; a tunnel that carries no TLS (SMTP here)
-// has no tls object.
-func TestTLSThroughHTTPConnect(t *testing.T) {
+// TLS that starts inside another protocol: through an HTTP proxy
+// (CONNECT) and after a STARTTLS-like upgrade of IMAP, POP3, SMTP and XMPP.
+// The record's tls object equals tshark's dissection of the same
+// connection (hellos, JA3, JA3S, certificates); the CONNECT record also
+// holds the exchange with the proxy; a CONNECT tunnel that carries no
+// TLS (SMTP) has no tls object.
+func TestTLSInTunnels(t *testing.T) {
 	root := sharedDir(t)
-	var truth struct {
+	type truthFile struct {
 		Flows []struct {
-			TLS struct {
+			Src   string `json:"src"`
+			Sport int    `json:"sport"`
+			Dst   string `json:"dst"`
+			Dport int    `json:"dport"`
+			TLS   struct {
 				ClientHellos []tlsHello `json:"client_hellos"`
 				ServerHellos []tlsHello `json:"server_hellos"`
 				Certificates []struct {
@@ -1204,29 +1210,6 @@ func TestTLSThroughHTTPConnect(t *testing.T) {
 			} `json:"tls"`
 		} `json:"flows"`
 	}
-	raw, err := os.ReadFile(filepath.Join(root, "truth", "ja4", "https-connect.pcap.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &truth); err != nil {
-		t.Fatal(err)
-	}
-	if len(truth.Flows) != 1 || len(truth.Flows[0].TLS.ClientHellos) != 1 || len(truth.Flows[0].TLS.Certificates) != 1 {
-		t.Fatalf("truth: want one flow with one ClientHello and one Certificate message, have %+v", truth.Flows)
-	}
-	tt := truth.Flows[0].TLS
-	// The truth writes absent lists as [], the record leaves them out.
-	for _, hs := range [][]tlsHello{tt.ClientHellos, tt.ServerHellos} {
-		for i := range hs {
-			h := &hs[i]
-			for _, l := range []*[]string{&h.SupportedVersions, &h.ALPN, &h.Ciphersuites, &h.SupportedGroups, &h.KeyShareGroups, &h.SignatureAlgs} {
-				if len(*l) == 0 {
-					*l = nil
-				}
-			}
-		}
-	}
-
 	// connectOf returns the record's CONNECT exchange (method, answer code).
 	connectOf := func(rec map[string]any) (string, string) {
 		xs, _ := rec["http"].([]any)
@@ -1244,35 +1227,97 @@ func TestTLSThroughHTTPConnect(t *testing.T) {
 		return m, c
 	}
 
-	r := runFlowjoy(t, nil, append([]string{"-r", filepath.Join(root, "ja4", "https-connect.pcap")}, noTimeouts...)...)
-	if r.exit != 0 || len(r.records) != 1 {
-		t.Fatalf("exit %d, %d records: %s", r.exit, len(r.records), r.stderr)
-	}
-	rec := r.records[0]
-	if m, c := connectOf(rec); m != "CONNECT" || c != "200" {
-		t.Errorf("http: %v, want a CONNECT answered 200", rec["http"])
-	}
-	tl, ok := rec["tls"].(map[string]any)
-	if !ok {
-		t.Fatalf("no tls object for the tunnel: %v", rec)
-	}
-	compareHellos(t, "https-connect.pcap", tl, tt.ClientHellos, tt.ServerHellos, false)
-	certs, _ := tl["s_cert"].([]any)
-	chain := tt.Certificates[0].Chain
-	if len(certs) != len(chain) {
-		t.Fatalf("s_cert has %d certificates, tshark %d", len(certs), len(chain))
-	}
-	for i, c := range chain {
-		rc := certs[i].(map[string]any)
-		if want := strings.ReplaceAll(c.Serial, ":", ""); rc["serial_number"] != want {
-			t.Errorf("cert %d serial %v, tshark %s", i, rc["serial_number"], want)
+	compared := 0
+	for _, rel := range []string{
+		"ja4/https-connect.pcap",
+		"zeek/tls/imap-starttls.pcap",
+		"zeek/tls/pop3-starttls.pcap",
+		"zeek/tls/smtp-starttls.pcap",
+		"zeek/tls/xmpp-starttls.pcap",
+		"zeek/tls/xmpp-dialback-starttls.pcap",
+		"mercury/pcaps/imap2.pcap",
+	} {
+		var truth truthFile
+		raw, err := os.ReadFile(filepath.Join(root, "truth", rel+".json"))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if have := strList(rc["san_dns"]); (len(have) > 0 || len(c.SANDNS) > 0) && !reflect.DeepEqual(have, c.SANDNS) {
-			t.Errorf("cert %d san_dns %v, tshark %v", i, have, c.SANDNS)
+		if err := json.Unmarshal(raw, &truth); err != nil {
+			t.Fatal(err)
 		}
+		r := runFlowjoy(t, nil, append([]string{"-r", filepath.Join(root, rel)}, noTimeouts...)...)
+		if r.exit != 0 {
+			t.Errorf("%s: exit %d: %s", rel, r.exit, r.stderr)
+			continue
+		}
+		for _, tf := range truth.Flows {
+			tt := tf.TLS
+			if len(tt.ClientHellos) == 0 {
+				continue
+			}
+			name := fmt.Sprintf("%s %s:%d", rel, tf.Src, tf.Sport)
+			// The truth writes absent lists as [], the record leaves them out.
+			for _, hs := range [][]tlsHello{tt.ClientHellos, tt.ServerHellos} {
+				for i := range hs {
+					h := &hs[i]
+					for _, l := range []*[]string{&h.SupportedVersions, &h.ALPN, &h.Ciphersuites, &h.SupportedGroups, &h.KeyShareGroups, &h.SignatureAlgs} {
+						if len(*l) == 0 {
+							*l = nil
+						}
+					}
+				}
+			}
+			var rec, tl map[string]any
+			for _, rc := range r.records {
+				if rc["sa"] == tf.Src && rc["sp"] == float64(tf.Sport) && rc["da"] == tf.Dst && rc["dp"] == float64(tf.Dport) {
+					if x, ok := rc["tls"].(map[string]any); ok {
+						rec, tl = rc, x
+					}
+				}
+			}
+			if tl == nil {
+				t.Errorf("%s: no record with a tls object", name)
+				continue
+			}
+			compared++
+			if strings.HasPrefix(rel, "ja4/https-connect") {
+				if m, c := connectOf(rec); m != "CONNECT" || c != "200" {
+					t.Errorf("%s: http %v, want a CONNECT answered 200", name, rec["http"])
+				}
+			}
+			compareHellos(t, name, tl, tt.ClientHellos, tt.ServerHellos, false)
+			for _, cm := range tt.Certificates {
+				field := "s_cert"
+				if cm.Dir == ">" {
+					field = "c_cert"
+				}
+				certs, _ := tl[field].([]any)
+				if len(certs) != len(cm.Chain) {
+					t.Errorf("%s: %s has %d certificates, tshark %d", name, field, len(certs), len(cm.Chain))
+					continue
+				}
+				for i, c := range cm.Chain {
+					rc := certs[i].(map[string]any)
+					// tshark writes the INTEGER's bytes, sign byte included.
+					want := strings.ReplaceAll(c.Serial, ":", "")
+					if len(want) > 2 && strings.HasPrefix(want, "00") && want[2] >= '8' {
+						want = want[2:]
+					}
+					if rc["serial_number"] != want {
+						t.Errorf("%s: %s %d serial %v, tshark %s", name, field, i, rc["serial_number"], want)
+					}
+					if have := strList(rc["san_dns"]); (len(have) > 0 || len(c.SANDNS) > 0) && !reflect.DeepEqual(have, c.SANDNS) {
+						t.Errorf("%s: %s %d san_dns %v, tshark %v", name, field, i, have, c.SANDNS)
+					}
+				}
+			}
+		}
+	}
+	if compared != 7 {
+		t.Errorf("compared %d connections, want 7", compared)
 	}
 
-	r = runFlowjoy(t, nil, append([]string{"-r", filepath.Join(root, "zeek", "http", "connect-with-smtp.pcap")}, noTimeouts...)...)
+	r := runFlowjoy(t, nil, append([]string{"-r", filepath.Join(root, "zeek", "http", "connect-with-smtp.pcap")}, noTimeouts...)...)
 	connects := 0
 	for _, rec := range r.records {
 		if m, c := connectOf(rec); m == "CONNECT" && c == "200" {

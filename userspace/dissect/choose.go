@@ -8,14 +8,16 @@ import (
 	"github.com/flowjoy/flowjoy/userspace/proto/http"
 	"github.com/flowjoy/flowjoy/userspace/proto/quic"
 	"github.com/flowjoy/flowjoy/userspace/proto/ssh"
+	"github.com/flowjoy/flowjoy/userspace/proto/starttls"
 	"github.com/flowjoy/flowjoy/userspace/proto/tls"
 )
 
 // chooseStream picks the parser of a TCP flow from its first payload.
 // Content decides where a protocol has a signature (so TLS on 8443 or HTTP
 // on 8080 are found); DNS, which has none, is chosen by port. dir is the
-// direction of that first payload: SSH servers speak first, the other
-// protocols' clients do.
+// direction of that first payload: SSH servers speak first, and so do
+// those of the protocols that upgrade to TLS with STARTTLS (but XMPP);
+// the other protocols' clients do.
 func chooseStream(cfg *Config, pool *Pool, dir proto.Dir, p *decode.Packet) proto.Stream {
 	b := p.Payload
 	sp, dp := p.Key.SrcPort, p.Key.DstPort
@@ -28,6 +30,10 @@ func chooseStream(cfg *Config, pool *Pool, dir proto.Dir, p *decode.Packet) prot
 		return pool.httpParser(cfg.Redact)
 	case cfg.on("dns") && dns.DetectTCP(sp, dp, b):
 		return dns.NewTCP()
+	case cfg.on("tls") && starttls.Detect(dir, b):
+		// Mail, FTP and XMPP: TLS after an upgrade command (the opener
+		// is set by the caller).
+		return starttls.New(nil)
 	}
 	return nil
 }

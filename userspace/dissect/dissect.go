@@ -115,9 +115,9 @@ func (f *Flow) tcp(cfg *Config, pool *Pool, dir proto.Dir, ts int64, p *decode.P
 		}
 		f.parsed = pool.parsed()
 		f.stream = stream
-		if h, ok := stream.(*http.Parser); ok && cfg.on("tls") {
+		if t, ok := stream.(tunneler); ok && cfg.on("tls") {
 			f.pool = pool
-			h.OpenTunnels(f.parsed)
+			t.OpenTunnels(f.parsed)
 		}
 		stats.streams.Add(1)
 		limiter := cfg.Limiter
@@ -162,7 +162,14 @@ func (f *Flow) udp(cfg *Config, pool *Pool, dir proto.Dir, ts int64, p *decode.P
 	f.datagram.Datagram(dir, p.Payload, uint32(len(p.Payload)) < p.PayloadLen, ts)
 }
 
-// OpenTunnel implements http.TunnelOpener: TLS through an HTTP proxy.
+// tunneler is a stream parser that hands a tunnel's bytes (an HTTP
+// CONNECT, a STARTTLS upgrade) to the parser an opener chooses.
+type tunneler interface {
+	OpenTunnels(proto.TunnelOpener)
+}
+
+// OpenTunnel implements proto.TunnelOpener: TLS through an HTTP proxy or
+// after a STARTTLS command.
 func (pd *parsed) OpenTunnel(first []byte) proto.Stream {
 	if !tls.Detect(first) {
 		return nil

@@ -54,6 +54,19 @@ type Reporter interface {
 	Report() (key string, value any)
 }
 
+// TunnelOpener chooses the parser of the bytes a connection carries once
+// it becomes a tunnel: an HTTP CONNECT, or a STARTTLS command of a mail
+// protocol. The pipeline implements it (a TLS parser when those bytes are
+// TLS) and reports that parser's object itself.
+type TunnelOpener interface {
+	// OpenTunnel returns the parser for a tunnel whose client's first
+	// bytes are first (what its first segment brought, so at least one
+	// octet), or nil to leave the tunnel unparsed. The parser is given
+	// the tunnel's bytes with directions relative to the tunnel's client
+	// (Out: from the client).
+	OpenTunnel(first []byte) Stream
+}
+
 // Object is one parser's contribution to a record: the value of Report.
 type Object struct {
 	Key   string

@@ -12,8 +12,8 @@
 // responses in order (pipelining); 1xx interim responses, HEAD, 204 and
 // 304 follow RFC 9112 §6.3; CONNECT and 101 Switching Protocols end the
 // parse, since what follows is not HTTP/1, except that the bytes of a
-// CONNECT tunnel go to the parser a TunnelOpener chooses for them (TLS
-// through a proxy).
+// CONNECT tunnel go to the parser a proto.TunnelOpener chooses for them
+// (TLS through a proxy).
 //
 // net/http's ReadRequest and ReadResponse are not used: they canonicalize
 // header names and store them in a map, losing the case, order and
@@ -106,25 +106,15 @@ type Parser struct {
 
 	// A CONNECT tunnel's parser, chosen by opener from the client's
 	// first bytes in it; nil until then, or when it has none.
-	opener TunnelOpener
+	opener proto.TunnelOpener
 	inner  proto.Stream
 }
 
 var _ proto.Stream = (*Parser)(nil)
 
-// TunnelOpener chooses the parser of what a CONNECT tunnel carries.
-type TunnelOpener interface {
-	// OpenTunnel returns the parser for a tunnel whose client's first
-	// bytes are first (what its first segment brought, so at least one
-	// octet), or nil to leave the tunnel unparsed. The parser is given the tunnel's bytes with
-	// directions relative to the tunnel's client (proto.Out: from the
-	// client), and the caller reports its object.
-	OpenTunnel(first []byte) proto.Stream
-}
-
 // OpenTunnels makes p hand the bytes of a CONNECT tunnel to the parser o
 // chooses. Without it (and after Reset) a tunnel ends the parse.
-func (p *Parser) OpenTunnels(o TunnelOpener) { p.opener = o }
+func (p *Parser) OpenTunnels(o proto.TunnelOpener) { p.opener = o }
 
 // New returns a parser. With redact, the values of Authorization,
 // Proxy-Authorization, Cookie and Set-Cookie are replaced by Redacted

@@ -93,13 +93,13 @@ type truthCert struct {
 // truthExceptions lists the known, justified differences from tshark, by
 // capture and field ("*" for every flow of the capture).
 var truthExceptions = map[string]map[string]string{
-	"zeek/tls/imap-starttls.pcap":          {"*": "STARTTLS: the stream starts in plaintext; the pipeline does not choose the TLS parser for it"},
+	"zeek/tls/imap-starttls.pcap":          {"*": "STARTTLS: the stream starts in plaintext, so it is not replayed into the TLS parser here; the pipeline hands the TLS after the upgrade to one (tests/TestTLSInTunnels)"},
 	"zeek/tls/pop3-starttls.pcap":          {"*": "STARTTLS, as above"},
 	"zeek/tls/smtp-starttls.pcap":          {"*": "STARTTLS, as above"},
 	"zeek/tls/xmpp-starttls.pcap":          {"*": "STARTTLS, as above"},
 	"zeek/tls/xmpp-dialback-starttls.pcap": {"*": "STARTTLS, as above"},
 	"mercury/pcaps/imap2.pcap":             {"*": "STARTTLS, as above"},
-	"ja4/https-connect.pcap":               {"*": "TLS inside an HTTP CONNECT tunnel: the stream starts with HTTP (the pipeline hands the tunnel to a TLS parser: tests/TestTLSThroughHTTPConnect)"},
+	"ja4/https-connect.pcap":               {"*": "TLS inside an HTTP CONNECT tunnel: the stream starts with HTTP (the pipeline hands the tunnel to a TLS parser: tests/TestTLSInTunnels)"},
 	"zeek/tls/ssl-v2.pcap": {
 		"cs":                "tshark lists SSLv2 cipher specs in another field than tls.handshake.ciphersuite",
 		"handshake types >": "an SSLv2-format ClientHello is not a TLS record, so it has no srlt entry",
