@@ -1100,14 +1100,6 @@ func TestQUICAgainstTshark(t *testing.T) {
 	}
 }
 
-// ja4Exceptions lists the captures (or single connections, "capture
-// proto src sport dst dport") whose FoxIO JA4 values flowjoy's record
-// does not equal, with the reason (the same as in the tls package's
-// truth test).
-var ja4Exceptions = map[string]string{
-	"socks-https-example.pcap": "TLS inside a SOCKS tunnel: the stream starts with the SOCKS handshake, so no TLS is parsed",
-}
-
 // ja4ALPNExceptions are connections whose FoxIO value used the reference
 // tool's older rule that wrote '9' for a non-ASCII ALPN character;
 // technical_details/JA4.md now asks for the first and last hex digit of
@@ -1154,14 +1146,6 @@ func TestJA4AgainstFoxIO(t *testing.T) {
 			}
 			key := fmt.Sprintf("%v %v %v %v %v", pr, e["src"], e["srcport"], e["dst"], e["dstport"])
 			name := filepath.Base(pcap) + " " + key
-			if reason, ok := ja4Exceptions[filepath.Base(pcap)]; ok {
-				t.Logf("%s: not compared: %s", name, reason)
-				continue
-			}
-			if reason, ok := ja4Exceptions[name]; ok {
-				t.Logf("%s: not compared: %s", name, reason)
-				continue
-			}
 			if alpn, ok := ja4ALPNExceptions[name]; ok {
 				ja4 = ja4[:8] + alpn + ja4[10:]
 			}
@@ -1184,7 +1168,8 @@ func TestJA4AgainstFoxIO(t *testing.T) {
 }
 
 // TLS that starts inside another protocol: through an HTTP proxy
-// (CONNECT) and after a STARTTLS-like upgrade of IMAP, POP3, SMTP and XMPP.
+// (CONNECT) or a SOCKS 4 proxy, and after a STARTTLS-like upgrade of
+// IMAP, POP3, SMTP and XMPP.
 // The record's tls object equals tshark's dissection of the same
 // connection (hellos, JA3, JA3S, certificates); the CONNECT record also
 // holds the exchange with the proxy; a CONNECT tunnel that carries no
@@ -1236,6 +1221,7 @@ func TestTLSInTunnels(t *testing.T) {
 		"zeek/tls/xmpp-starttls.pcap",
 		"zeek/tls/xmpp-dialback-starttls.pcap",
 		"mercury/pcaps/imap2.pcap",
+		"ja4/socks-https-example.pcap",
 	} {
 		var truth truthFile
 		raw, err := os.ReadFile(filepath.Join(root, "truth", rel+".json"))
@@ -1313,8 +1299,8 @@ func TestTLSInTunnels(t *testing.T) {
 			}
 		}
 	}
-	if compared != 7 {
-		t.Errorf("compared %d connections, want 7", compared)
+	if compared != 10 {
+		t.Errorf("compared %d connections, want 10", compared)
 	}
 
 	r := runFlowjoy(t, nil, append([]string{"-r", filepath.Join(root, "zeek", "http", "connect-with-smtp.pcap")}, noTimeouts...)...)

@@ -7,6 +7,7 @@ import (
 	"github.com/flowjoy/flowjoy/userspace/proto/dns"
 	"github.com/flowjoy/flowjoy/userspace/proto/http"
 	"github.com/flowjoy/flowjoy/userspace/proto/quic"
+	"github.com/flowjoy/flowjoy/userspace/proto/socks"
 	"github.com/flowjoy/flowjoy/userspace/proto/ssh"
 	"github.com/flowjoy/flowjoy/userspace/proto/starttls"
 	"github.com/flowjoy/flowjoy/userspace/proto/tls"
@@ -28,6 +29,9 @@ func chooseStream(cfg *Config, pool *Pool, dir proto.Dir, p *decode.Packet) prot
 		return pool.tlsParser()
 	case dir == proto.Out && cfg.on("http") && http.Detect(b):
 		return pool.httpParser(cfg.Redact)
+	case dir == proto.Out && cfg.on("tls") && socks.Detect(b):
+		// TLS through a SOCKS proxy (the opener is set by the caller).
+		return socks.New(nil)
 	case cfg.on("dns") && dns.DetectTCP(sp, dp, b):
 		return dns.NewTCP()
 	case cfg.on("tls") && starttls.Detect(dir, b):

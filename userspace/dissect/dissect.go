@@ -163,13 +163,14 @@ func (f *Flow) udp(cfg *Config, pool *Pool, dir proto.Dir, ts int64, p *decode.P
 }
 
 // tunneler is a stream parser that hands a tunnel's bytes (an HTTP
-// CONNECT, a STARTTLS upgrade) to the parser an opener chooses.
+// CONNECT, a STARTTLS upgrade, a SOCKS proxy) to the parser an opener
+// chooses.
 type tunneler interface {
 	OpenTunnels(proto.TunnelOpener)
 }
 
-// OpenTunnel implements proto.TunnelOpener: TLS through an HTTP proxy or
-// after a STARTTLS command.
+// OpenTunnel implements proto.TunnelOpener: TLS through an HTTP or SOCKS
+// proxy, or after a STARTTLS command.
 func (pd *parsed) OpenTunnel(first []byte) proto.Stream {
 	if !tls.Detect(first) {
 		return nil

@@ -134,7 +134,7 @@ var truthExceptions = map[string]map[string]string{
 	"mercury/afl_data/corner-cases.pcap": {
 		"160.68.205.252:443->192.168.10.12:51098 *": "the fuzzer-made ServerHello of encrypted_handshake_cert_false_positive.pcap",
 	},
-	"ja4/socks-https-example.pcap": {"*": "TLS inside a SOCKS tunnel: the stream starts with the SOCKS handshake"},
+	"ja4/socks-https-example.pcap": {"*": "TLS inside a SOCKS tunnel: the stream starts with the SOCKS handshake (the pipeline hands the tunnel to a TLS parser: tests/TestTLSInTunnels)"},
 	"ja4/chrome-cloudflare-quic-with-secrets.pcapng": {
 		"records <": "the capture embeds the TLS secrets, so tshark shows decrypted content types",
 		"records >": "as above", "handshake types <": "as above", "handshake types >": "as above",
