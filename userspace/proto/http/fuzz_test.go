@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowjoy/flowjoy/userspace/jsontext"
 	"github.com/flowjoy/flowjoy/userspace/proto"
+	"github.com/flowjoy/flowjoy/userspace/proto/internal/tunneltest"
 )
 
 // The seed corpus in testdata/fuzz/FuzzHTTP holds the two directions of
@@ -34,17 +35,13 @@ func FuzzHTTP(f *testing.F) {
 		}
 		// With a tunnel opener too: the exchanges and what the tunnel's
 		// parser gets do not depend on the cuts.
-		tw, tc := &tunnelRecorder{accept: true}, &tunnelRecorder{accept: true}
+		tw, tc := &tunneltest.Recorder{}, &tunneltest.Recorder{}
 		tunWhole, tunSplit := New(true), New(true)
 		tunWhole.OpenTunnels(tw)
 		tunSplit.OpenTunnels(tc)
-		tunWhole.Data(proto.Out, out, 0)
-		tunWhole.Data(proto.In, in, 0)
-		tunSplit.Data(proto.Out, out[:co], 0)
-		tunSplit.Data(proto.Out, out[co:], 0)
-		tunSplit.Data(proto.In, in[:ci], 0)
-		tunSplit.Data(proto.In, in[ci:], 0)
-		if !reflect.DeepEqual(tunWhole.exchanges, tunSplit.exchanges) || tw.got != tc.got || tw.opened != tc.opened {
+		tunneltest.Cut(tunWhole, out, in, len(out), len(in))
+		tunneltest.Cut(tunSplit, out, in, co, ci)
+		if !reflect.DeepEqual(tunWhole.exchanges, tunSplit.exchanges) || tw.Got != tc.Got || tw.Opened != tc.Opened {
 			t.Fatalf("with a tunnel opener, cutting at %d/%d changes the result", co, ci)
 		}
 		if len(out)+len(in) <= 1024 {

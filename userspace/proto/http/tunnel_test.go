@@ -5,46 +5,14 @@ import (
 	"testing"
 
 	"github.com/flowjoy/flowjoy/userspace/proto"
+	tt "github.com/flowjoy/flowjoy/userspace/proto/internal/tunneltest"
 )
-
-// tunnelRecorder is a TunnelOpener whose parser records the bytes of each
-// direction and is done once it has the given number of bytes in both.
-type tunnelRecorder struct {
-	accept bool
-	opened int
-	first  string
-	got    [2]string
-	gaps   [2]bool
-	want   int
-}
-
-func (r *tunnelRecorder) OpenTunnel(first []byte) proto.Stream {
-	r.opened++
-	r.first = string(first)
-	if !r.accept {
-		return nil
-	}
-	return r
-}
-
-func (r *tunnelRecorder) Data(dir proto.Dir, b []byte, _ int64) { r.got[dir] += string(b) }
-func (r *tunnelRecorder) Gap(dir proto.Dir)                     { r.gaps[dir] = true }
-func (r *tunnelRecorder) Done() bool {
-	return r.want > 0 && len(r.got[0]) >= r.want && len(r.got[1]) >= r.want
-}
-func (r *tunnelRecorder) Report() (string, any) { return "inner", nil }
 
 const (
 	connectReq  = "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
 	connectResp = "HTTP/1.1 200 Connection established\r\n\r\n"
-	clientHello = "\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00" // not a request line: its first octet is no token
-	serverHello = "\x16\x03\x03\x00\x05\x02\x00\x00\x01\x00"
+	// tt.ClientHello is not a request line: its first octet is no token.
 )
-
-type step struct {
-	dir  proto.Dir
-	data string
-}
 
 func TestTunnel(t *testing.T) {
 	wantHTTP := []Exchange{{
@@ -53,48 +21,45 @@ func TestTunnel(t *testing.T) {
 	}}
 	cases := []struct {
 		name      string
-		steps     []step
+		steps     []tt.Step
 		noOpener  bool
-		accept    bool
+		decline   bool
 		wantInner [2]string // by tunnel direction
 		wantDone  bool
 	}{
 		{
 			name:      "client waits for the proxy's answer",
-			steps:     []step{{proto.Out, connectReq}, {proto.In, connectResp}, {proto.Out, clientHello}, {proto.In, serverHello}},
-			accept:    true,
-			wantInner: [2]string{clientHello, serverHello},
+			steps:     []tt.Step{tt.Out(connectReq), tt.In(connectResp), tt.Out(tt.ClientHello), tt.In(tt.ServerHello)},
+			wantInner: [2]string{tt.ClientHello, tt.ServerHello},
 			wantDone:  true,
 		},
 		{
 			name:      "client sends its hello with the CONNECT",
-			steps:     []step{{proto.Out, connectReq + clientHello}, {proto.In, connectResp + serverHello}},
-			accept:    true,
-			wantInner: [2]string{clientHello, serverHello},
+			steps:     []tt.Step{tt.Out(connectReq + tt.ClientHello), tt.In(connectResp + tt.ServerHello)},
+			wantInner: [2]string{tt.ClientHello, tt.ServerHello},
 			wantDone:  true,
 		},
 		{
 			name:      "capture starts with the server as initiator: directions follow the tunnel's client",
-			steps:     []step{{proto.In, connectReq}, {proto.Out, connectResp}, {proto.In, clientHello}, {proto.Out, serverHello}},
-			accept:    true,
-			wantInner: [2]string{clientHello, serverHello},
+			steps:     []tt.Step{tt.In(connectReq), tt.Out(connectResp), tt.In(tt.ClientHello), tt.Out(tt.ServerHello)},
+			wantInner: [2]string{tt.ClientHello, tt.ServerHello},
 			wantDone:  true,
 		},
 		{
 			name:     "the opener has no parser for the tunnel: the parse ends as without one",
-			steps:    []step{{proto.Out, connectReq}, {proto.In, connectResp}, {proto.Out, clientHello}, {proto.In, serverHello}},
+			steps:    []tt.Step{tt.Out(connectReq), tt.In(connectResp), tt.Out(tt.ClientHello), tt.In(tt.ServerHello)},
+			decline:  true,
 			wantDone: true,
 		},
 		{
 			name:     "no opener: the answer ends the parse",
-			steps:    []step{{proto.Out, connectReq}, {proto.In, connectResp}},
+			steps:    []tt.Step{tt.Out(connectReq), tt.In(connectResp)},
 			noOpener: true,
 			wantDone: true,
 		},
 		{
 			name:     "the server speaks first (SMTP through the proxy): not opened, the parse ends",
-			steps:    []step{{proto.Out, connectReq}, {proto.In, connectResp + "220 mail ESMTP\r\n"}, {proto.Out, "EHLO me\r\n"}},
-			accept:   true,
+			steps:    []tt.Step{tt.Out(connectReq), tt.In(connectResp + "220 mail ESMTP\r\n"), tt.Out("EHLO me\r\n")},
 			wantDone: true,
 		},
 	}
@@ -102,33 +67,25 @@ func TestTunnel(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// The same bytes cut into single octets must give the same.
 			for _, octets := range []bool{false, true} {
-				r := &tunnelRecorder{accept: tc.accept, want: len(clientHello)}
+				r := &tt.Recorder{Decline: tc.decline, DoneAfter: len(tt.ClientHello)}
 				p := New(true)
 				if !tc.noOpener {
 					p.OpenTunnels(r)
 				}
-				for _, s := range tc.steps {
-					if !octets {
-						p.Data(s.dir, []byte(s.data), 0)
-						continue
-					}
-					for i := range len(s.data) {
-						p.Data(s.dir, []byte(s.data[i:i+1]), 0)
-					}
-				}
+				tt.Play(p, tc.steps, octets)
 				want := wantHTTP
-				if tc.steps[0].dir == proto.In {
+				if tc.steps[0].Dir == proto.In {
 					want = []Exchange{wantHTTP[0]}
 					want[0].requestsIn = true
 				}
 				if got := exchangesOf(t, p); !reflect.DeepEqual(got, want) {
 					t.Errorf("octets %v: http\n%s\nwant\n%s", octets, dump(got), dump(want))
 				}
-				if r.got != tc.wantInner {
-					t.Errorf("octets %v: tunnel got %q, want %q", octets, r.got, tc.wantInner)
+				if r.Got != tc.wantInner {
+					t.Errorf("octets %v: tunnel got %q, want %q", octets, r.Got, tc.wantInner)
 				}
-				if tc.accept && tc.wantInner[0] != "" && (r.opened != 1 || r.first[0] != clientHello[0]) {
-					t.Errorf("octets %v: opened %d times, first %q", octets, r.opened, r.first)
+				if tc.wantInner[0] != "" && (r.Opened != 1 || r.First[0] != tt.ClientHello[0]) {
+					t.Errorf("octets %v: opened %d times, first %q", octets, r.Opened, r.First)
 				}
 				if p.Done() != tc.wantDone {
 					t.Errorf("octets %v: Done %v, want %v", octets, p.Done(), tc.wantDone)
@@ -141,25 +98,25 @@ func TestTunnel(t *testing.T) {
 // The parser is done only once the tunnel's parser is; a gap in the
 // tunnel reaches it with the tunnel's direction.
 func TestTunnelDoneAndGap(t *testing.T) {
-	r := &tunnelRecorder{accept: true, want: 100}
+	r := &tt.Recorder{}
 	p := New(true)
 	p.OpenTunnels(r)
-	p.Data(proto.Out, []byte(connectReq+clientHello), 0)
-	p.Data(proto.In, []byte(connectResp+serverHello), 0)
+	p.Data(proto.Out, []byte(connectReq+tt.ClientHello), 0)
+	p.Data(proto.In, []byte(connectResp+tt.ServerHello), 0)
 	if p.Done() {
 		t.Fatal("done while the tunnel's parser wants more")
 	}
 	p.Gap(proto.In)
-	if !r.gaps[proto.In] || r.gaps[proto.Out] {
-		t.Errorf("gaps %v, want the server's only", r.gaps)
+	if !r.Gaps[proto.In] || r.Gaps[proto.Out] {
+		t.Errorf("gaps %v, want the server's only", r.Gaps)
 	}
-	r.want = 1
+	r.Finished = true
 	if !p.Done() {
 		t.Error("not done once the tunnel's parser is")
 	}
 	p.Reset(true)
-	p.Data(proto.Out, []byte(connectReq+clientHello), 0)
-	if r.got[0] != clientHello {
+	p.Data(proto.Out, []byte(connectReq+tt.ClientHello), 0)
+	if r.Got[0] != tt.ClientHello {
 		t.Error("Reset kept the opener")
 	}
 }
