@@ -78,8 +78,9 @@ type parsed struct {
 	datagram proto.Datagram
 	// extra reporters that ride along (QUIC's TLS object).
 	extra []proto.Reporter
-	// tunnel is the TLS parser of an HTTP CONNECT tunnel, from pool
-	// (OpenTunnel), reported after the http object.
+	// tunnel is the TLS parser of a tunnel (HTTP CONNECT, SOCKS,
+	// STARTTLS), from pool (OpenTunnel), reported after stream's object;
+	// pool is set for the stream parsers that can open one.
 	tunnel   *tls.Parser
 	pool     *Pool
 	reasm    [2]reassembly.Direction
