@@ -31,13 +31,13 @@ func chooseStream(cfg *Config, pool *Pool, dir proto.Dir, p *decode.Packet) prot
 		return pool.httpParser(cfg.Redact)
 	case dir == proto.Out && cfg.on("tls") && socks.Detect(b):
 		// TLS through a SOCKS proxy (the opener is set by the caller).
-		return socks.New(nil)
+		return socks.New()
 	case cfg.on("dns") && dns.DetectTCP(sp, dp, b):
 		return dns.NewTCP()
 	case cfg.on("tls") && starttls.Detect(dir, b):
 		// Mail, FTP and XMPP: TLS after an upgrade command (the opener
 		// is set by the caller).
-		return starttls.New(nil)
+		return starttls.New()
 	}
 	return nil
 }

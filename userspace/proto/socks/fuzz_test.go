@@ -15,7 +15,7 @@ func FuzzSOCKS(f *testing.F) {
 	f.Fuzz(func(t *testing.T, out, in []byte, cut uint16) {
 		run := func(co, ci int) (*tt.Recorder, bool) {
 			r := &tt.Recorder{}
-			p := New(r)
+			p := newOpened(r)
 			tt.Cut(p, out, in, co, ci)
 			done := p.Done()
 			p.Report()

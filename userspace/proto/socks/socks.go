@@ -79,10 +79,10 @@ type Parser struct {
 
 var _ proto.Stream = (*Parser)(nil)
 
-// New returns a parser that hands the tunnel's bytes to the parser o
-// chooses (none when o is nil).
-func New(o proto.TunnelOpener) *Parser {
-	p := &Parser{opener: o}
+// New returns a parser; without OpenTunnels a granted tunnel ends the
+// parse.
+func New() *Parser {
+	p := &Parser{}
 	p.dirs[proto.Out].step, p.dirs[proto.In].step = c4Request, s4Reply // SOCKS 5's once its first octet says so
 	return p
 }
@@ -290,11 +290,12 @@ func (p *Parser) stop() {
 // the tunnel; a gap in the handshake ends the parse.
 func (p *Parser) Gap(dir proto.Dir) {
 	d := &p.dirs[dir&1]
-	if d.step == tunnel && p.inner != nil {
-		p.inner.Gap(dir & 1)
-	} else if d.step != tunnel {
+	switch {
+	case d.step != tunnel:
 		p.stop()
 		return
+	case p.inner != nil:
+		p.inner.Gap(dir & 1)
 	}
 	d.step = done
 }

@@ -77,7 +77,7 @@ func TestTunnel(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, octets := range []bool{false, true} {
 				r := &tt.Recorder{}
-				p := New(r)
+				p := newOpened(r)
 				tt.Play(p, tc.steps, octets)
 				if r.Got != tc.want {
 					t.Errorf("octets %v: tunnel got %q, want %q", octets, r.Got, tc.want)
@@ -92,7 +92,7 @@ func TestTunnel(t *testing.T) {
 
 func TestGap(t *testing.T) {
 	r := &tt.Recorder{}
-	p := New(r)
+	p := newOpened(r)
 	p.Data(proto.Out, []byte(socks4Req), 0)
 	p.Data(proto.In, []byte(socks4Grant), 0)
 	p.Data(proto.Out, []byte(tt.ClientHello), 0)
@@ -100,10 +100,17 @@ func TestGap(t *testing.T) {
 	if !r.Gaps[proto.In] {
 		t.Error("a gap in the tunnel did not reach its parser")
 	}
-	p = New(r)
+	p = newOpened(r)
 	p.Data(proto.Out, []byte(socks5Hello), 0)
 	p.Gap(proto.In)
 	if !p.Done() {
 		t.Error("not done after a gap in the handshake")
 	}
+}
+
+// newOpened is a parser that hands its tunnel to o.
+func newOpened(o proto.TunnelOpener) *Parser {
+	p := New()
+	p.OpenTunnels(o)
+	return p
 }

@@ -15,7 +15,7 @@ func FuzzStartTLS(f *testing.F) {
 	f.Fuzz(func(t *testing.T, out, in []byte, cut uint16) {
 		run := func(co, ci int) *tt.Recorder {
 			r := &tt.Recorder{}
-			p := New(r)
+			p := newOpened(r)
 			tt.Cut(p, out, in, co, ci)
 			p.Gap(proto.Out)
 			p.Gap(proto.In)

@@ -61,9 +61,9 @@ type Parser struct {
 
 var _ proto.Stream = (*Parser)(nil)
 
-// New returns a parser that hands the TLS it finds to the parser o
-// chooses (none when o is nil).
-func New(o proto.TunnelOpener) *Parser { return &Parser{opener: o} }
+// New returns a parser; without OpenTunnels it finds the TLS but hands
+// it to no parser.
+func New() *Parser { return &Parser{} }
 
 const xmppStartTLS = "<starttls"
 

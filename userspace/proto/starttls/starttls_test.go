@@ -85,7 +85,7 @@ func TestUpgrade(t *testing.T) {
 			// Whole steps, and every step cut into single octets.
 			for _, octets := range []bool{false, true} {
 				r := &tt.Recorder{}
-				p := New(r)
+				p := newOpened(r)
 				tt.Play(p, tc.steps, octets)
 				if r.Got != tc.want {
 					t.Errorf("octets %v: tunnel got %q, want %q", octets, r.Got, tc.want)
@@ -100,7 +100,7 @@ func TestUpgrade(t *testing.T) {
 
 func TestDoneGapAndBound(t *testing.T) {
 	r := &tt.Recorder{}
-	p := New(r)
+	p := newOpened(r)
 	p.Data(proto.In, []byte("220 mx\r\n"), 0)
 	p.Data(proto.Out, []byte("STARTTLS\r\n"), 0)
 	p.Data(proto.Out, []byte(tt.ClientHello), 0)
@@ -117,7 +117,7 @@ func TestDoneGapAndBound(t *testing.T) {
 	}
 
 	// No upgrade in the first maxPlaintext octets: done.
-	p = New(&tt.Recorder{})
+	p = newOpened(&tt.Recorder{})
 	line := []byte(strings.Repeat("x", 1000) + "\r\n")
 	for i := 0; i <= maxPlaintext/len(line); i++ {
 		p.Data(proto.Out, line, 0)
@@ -126,9 +126,16 @@ func TestDoneGapAndBound(t *testing.T) {
 		t.Error("not done after maxPlaintext octets without an upgrade")
 	}
 	// A gap in the plaintext ends the search too.
-	p = New(&tt.Recorder{})
+	p = newOpened(&tt.Recorder{})
 	p.Gap(proto.Out)
 	if !p.Done() {
 		t.Error("not done after a gap before the upgrade")
 	}
+}
+
+// newOpened is a parser that hands its tunnel to o.
+func newOpened(o proto.TunnelOpener) *Parser {
+	p := New()
+	p.OpenTunnels(o)
+	return p
 }
